@@ -1,0 +1,73 @@
+"""django-unfold's configuration: the admin's look, sidebar and dashboard callback."""
+
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+UNFOLD = {
+    "SITE_TITLE": _("Saghat"),
+    "SITE_HEADER": _("Saghat fund"),
+    "SITE_SUBHEADER": _("Friendly USDT loan fund"),
+    "SITE_URL": "/",
+    "SITE_SYMBOL": "savings",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "DASHBOARD_CALLBACK": "fund.admin.dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": [
+            {
+                "title": _("Fund"),
+                "separator": False,
+                "items": [
+                    {"title": _("Dashboard"), "icon": "dashboard", "link": reverse_lazy("admin:index")},
+                    {"title": _("Members"), "icon": "group", "link": reverse_lazy("admin:fund_user_changelist")},
+                    {
+                        "title": _("Payments"),
+                        "icon": "payments",
+                        "link": reverse_lazy("admin:fund_payment_changelist"),
+                    },
+                    {
+                        "title": _("Loans"),
+                        "icon": "account_balance",
+                        "link": reverse_lazy("admin:fund_loan_changelist"),
+                    },
+                    {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
+                    {
+                        "title": _("Fund configuration"),
+                        "icon": "settings",
+                        "link": reverse_lazy("admin:fund_fundconfig_changelist"),
+                    },
+                ],
+            },
+            {
+                "title": _("Background jobs"),
+                "separator": True,
+                "collapsible": True,
+                "items": [
+                    {
+                        "title": _("Queued jobs"),
+                        "icon": "schedule",
+                        "link": reverse_lazy("admin:django_q_ormq_changelist"),
+                    },
+                    {
+                        "title": _("Failed jobs"),
+                        "icon": "error",
+                        "link": reverse_lazy("admin:django_q_failure_changelist"),
+                    },
+                    {
+                        "title": _("Successful jobs"),
+                        "icon": "task_alt",
+                        "link": reverse_lazy("admin:django_q_success_changelist"),
+                    },
+                    {
+                        "title": _("Scheduled jobs"),
+                        "icon": "event_repeat",
+                        "link": reverse_lazy("admin:django_q_schedule_changelist"),
+                    },
+                ],
+            },
+        ],
+    },
+}

@@ -1,0 +1,299 @@
+"""Every derived figure of the fund, read-only: balances, fund cash, loan positions, draw factors.
+
+Nothing here writes. Each function issues a fixed number of queries, whatever the number of
+members, months or payments (aggregations run in the database, never a query per row), so the
+draw, the dashboard and the member page stay fast on a fund with years of history.
+Only *verified* payments count (DESIGN.md, "Payment", rule 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from fund.jalali import JalaliMonth
+from fund.models import FundConfig, Loan, Payment, User
+from fund.money import ZERO, quantize
+
+VERIFIED = Payment.Status.VERIFIED
+_MONEY = DecimalField(max_digits=20, decimal_places=8)
+
+
+def _sum(expression: str | F, **filters: Q) -> Coalesce:
+    return Coalesce(Sum(expression, **filters), Value(ZERO), output_field=_MONEY)
+
+
+# --- fund-wide figures ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundTotals:
+    fees: Decimal
+    repayments: Decimal
+    loans_granted: Decimal
+
+    @property
+    def cash(self) -> Decimal:
+        """Fund cash = verified fees + verified repayments − loans granted (DESIGN.md, "Money")."""
+        return self.fees + self.repayments - self.loans_granted
+
+    @property
+    def outstanding_principal(self) -> Decimal:
+        """What members still owe on their loans: loans granted − repaid."""
+        return self.loans_granted - self.repayments
+
+
+def fund_totals(up_to: JalaliMonth | None = None, loans_before: JalaliMonth | None = None) -> FundTotals:
+    """The fund's totals: two queries. ``up_to`` limits payments to months ≤ it, ``loans_before``
+    limits loans to months < it (the draw's view of a month: DESIGN.md, "Monthly draw", §3)."""
+    payments = Payment.objects.filter(status=VERIFIED)
+    if up_to is not None:
+        payments = payments.filter(month__lte=up_to)
+    paid = payments.aggregate(fees=_sum("fee"), repayments=_sum("repayment"))
+    loans = Loan.objects.all() if loans_before is None else Loan.objects.filter(month__lt=loans_before)
+    granted = loans.aggregate(total=_sum("amount"))["total"]
+    return FundTotals(fees=paid["fees"], repayments=paid["repayments"], loans_granted=granted)
+
+
+def fund_cash() -> Decimal:
+    return fund_totals().cash
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+def with_balance(members: QuerySet[User], up_to: JalaliMonth | None = None) -> QuerySet[User]:
+    """Annotate ``balance``: the sum of each member's verified membership fees (one subquery)."""
+    payments = Payment.objects.filter(member=OuterRef("pk"), status=VERIFIED)
+    if up_to is not None:
+        payments = payments.filter(month__lte=up_to)
+    total = payments.order_by().values("member").annotate(total=Sum("fee")).values("total")
+    return members.annotate(balance=Coalesce(Subquery(total, output_field=_MONEY), Value(ZERO), output_field=_MONEY))
+
+
+def balance_of(member: User) -> Decimal:
+    return with_balance(User.objects.filter(pk=member.pk)).values_list("balance", flat=True).get()
+
+
+def members_with_standing(month: JalaliMonth, members: QuerySet[User] | None = None) -> QuerySet[User]:
+    """Members annotated for lists: balance, this month's payment status, active loan remaining.
+
+    Used by the admin's member list and the dashboard: one query whatever the number of rows.
+    """
+    members = User.objects.all() if members is None else members
+    this_month = Payment.objects.filter(member=OuterRef("pk"), month=month).exclude(status=Payment.Status.REJECTED)
+    active = Loan.objects.filter(member=OuterRef("pk"), state=Loan.State.ACTIVE)
+    repaid = (
+        Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED)
+        .order_by()
+        .values("loan")
+        .annotate(total=Sum("repayment"))
+        .values("total")
+    )
+    active_remaining = active.annotate(
+        remaining=F("amount") - Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+    ).values("remaining")[:1]
+    return with_balance(members).annotate(
+        month_status=Subquery(this_month.values("status")[:1]),
+        paid_this_month=Exists(this_month.filter(status=VERIFIED)),
+        has_active_loan=Exists(active),
+        active_loan_remaining=Subquery(active_remaining, output_field=_MONEY),
+    )
+
+
+def unpaid_members(month: JalaliMonth) -> list[User]:
+    """Active members without a verified payment for ``month``: one query."""
+    paid = Payment.objects.filter(member=OuterRef("pk"), month=month, status=VERIFIED)
+    return list(User.objects.members().filter(~Exists(paid)).order_by("username"))
+
+
+@dataclass(frozen=True)
+class PaidCount:
+    paid: int
+    total: int
+
+
+def paid_count(month: JalaliMonth) -> PaidCount:
+    paid = Payment.objects.filter(member=OuterRef("pk"), month=month, status=VERIFIED)
+    counts = User.objects.members().aggregate(total=Count("pk"), paid=Count("pk", filter=Exists(paid)))
+    return PaidCount(paid=counts["paid"], total=counts["total"])
+
+
+# --- loans ------------------------------------------------------------------------------------
+
+
+def with_repaid(loans: QuerySet[Loan]) -> QuerySet[Loan]:
+    """Annotate ``repaid`` (verified repayments) and ``remaining`` on loans: one subquery each."""
+    repaid = (
+        Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED)
+        .order_by()
+        .values("loan")
+        .annotate(total=Sum("repayment"))
+        .values("total")
+    )
+    return loans.annotate(
+        repaid=Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY),
+    ).annotate(remaining=F("amount") - F("repaid"))
+
+
+def loan_repaid(loan: Loan, include_pending: bool = False) -> Decimal:
+    """Repayments on a loan; with ``include_pending`` also those still waiting for Bitpin."""
+    statuses = [VERIFIED, Payment.Status.PENDING] if include_pending else [VERIFIED]
+    return Payment.objects.filter(loan=loan, status__in=statuses).aggregate(total=_sum("repayment"))["total"]
+
+
+def active_loan(member: User) -> Loan | None:
+    return with_repaid(Loan.objects.filter(member=member, state=Loan.State.ACTIVE)).first()
+
+
+@dataclass(frozen=True)
+class RepaymentBounds:
+    """What this month's repayment on a loan may be (DESIGN.md, "Payment", rule 4)."""
+
+    minimum: Decimal
+    maximum: Decimal
+
+
+def repayment_bounds(loan: Loan, still_owed: Decimal) -> RepaymentBounds:
+    """Between the loan's monthly minimum and what is still owed; the final instalment may be smaller."""
+    still_owed = max(still_owed, ZERO)
+    return RepaymentBounds(minimum=min(loan.monthly_minimum, still_owed), maximum=still_owed)
+
+
+# --- monthly series (dashboard chart, statements) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: JalaliMonth
+    fees: Decimal
+    repayments: Decimal
+    loans_granted: Decimal
+    cash_at_end: Decimal
+
+    @property
+    def inflow(self) -> Decimal:
+        return self.fees + self.repayments
+
+
+def monthly_series(first: JalaliMonth, last: JalaliMonth) -> list[MonthFigures]:
+    """Per month from ``first`` to ``last``: inflow, loans and the fund cash at the month's end.
+
+    Three queries: the totals before ``first`` and two GROUP BY month queries.
+    """
+    before = fund_totals(up_to=first.previous(), loans_before=first)
+    paid = {
+        row["month"]: row
+        for row in Payment.objects.filter(status=VERIFIED, month__gte=first, month__lte=last)
+        .values("month")
+        .annotate(fees=Sum("fee"), repayments=Sum("repayment"))
+        .order_by()
+    }
+    lent = {
+        row["month"]: row["total"]
+        for row in Loan.objects.filter(month__gte=first, month__lte=last)
+        .values("month")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    }
+    cash = before.cash
+    series = []
+    for month in first.range_to(last):
+        row = paid.get(month, {})
+        fees, repayments = row.get("fees") or ZERO, row.get("repayments") or ZERO
+        loans = lent.get(month) or ZERO
+        cash += fees + repayments - loans
+        series.append(MonthFigures(month, fees, repayments, loans, cash))
+    return series
+
+
+# --- draw factors -------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberFactors:
+    """Everything the draw needs to know about one member, as of the draw month (DESIGN.md §3)."""
+
+    member_id: int
+    username: str
+    display_name: str
+    balance: Decimal = ZERO
+    months_without_loan: int = 0
+    loan_payment_count: int = 0
+    last_payment_amount: Decimal = ZERO
+    previous_loan_amount: Decimal = ZERO
+    total_loan_amount_received: Decimal = ZERO
+    total_loans_received: int = 0
+    loan_request_amount: Decimal = ZERO
+    has_active_loan: bool = False
+    paid_this_month: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:
+    """The draw factors of every active member as of ``month``, in member id order.
+
+    Payments count up to and including ``month``; loans count when granted before it. Four
+    queries whatever the number of members and months: members (with the two "latest" values and
+    the active-loan flag as subqueries), then one GROUP BY over payments and one over loans.
+    """
+    payments = Payment.objects.filter(status=VERIFIED, month__lte=month)
+    loans = Loan.objects.filter(month__lt=month)
+    last_payment = payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=F("fee") + F("repayment"))
+    last_loan = loans.filter(member=OuterRef("pk")).order_by("-month")
+    queryset = (
+        User.objects.members()
+        .annotate(
+            last_payment_amount=Subquery(last_payment.values("total")[:1], output_field=_MONEY),
+            previous_loan_amount=Subquery(last_loan.values("amount")[:1], output_field=_MONEY),
+            has_active_loan=Exists(Loan.objects.filter(member=OuterRef("pk"), state=Loan.State.ACTIVE)),
+            paid_this_month=Exists(payments.filter(member=OuterRef("pk"), month=month)),
+        )
+        .order_by("pk")
+    )
+    if members is not None:
+        queryset = queryset.filter(pk__in=[m.pk for m in members])
+    paid = {
+        row["member_id"]: row
+        for row in payments.values("member_id")
+        .annotate(
+            balance=Sum("fee"),
+            with_repayment=Count("pk", filter=Q(repayment__gt=0)),
+            without_repayment=Count("pk", filter=Q(repayment=0)),
+        )
+        .order_by()
+    }
+    borrowed = {
+        row["member_id"]: row
+        for row in loans.values("member_id").annotate(total=Sum("amount"), count=Count("pk")).order_by()
+    }
+    factors = []
+    for member in queryset:
+        pay = paid.get(member.pk, {})
+        loan = borrowed.get(member.pk, {})
+        factors.append(
+            MemberFactors(
+                member_id=member.pk,
+                username=member.username,
+                display_name=member.get_full_name() or member.username,
+                balance=pay.get("balance") or ZERO,
+                months_without_loan=pay.get("without_repayment", 0),
+                loan_payment_count=pay.get("with_repayment", 0),
+                last_payment_amount=member.last_payment_amount or ZERO,
+                previous_loan_amount=member.previous_loan_amount or ZERO,
+                total_loan_amount_received=loan.get("total") or ZERO,
+                total_loans_received=loan.get("count", 0),
+                loan_request_amount=quantize(member.loan_request_amount),
+                has_active_loan=member.has_active_loan,
+                paid_this_month=member.paid_this_month,
+            )
+        )
+    return factors
+
+
+def fund_config() -> FundConfig:
+    return FundConfig.load()

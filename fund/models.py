@@ -1,0 +1,293 @@
+"""The fund's data and the rules the database itself enforces.
+
+Business rules live in the services (payments.py, draw.py); the constraints here make the
+impossible impossible even when a service is bypassed or two processes race (DESIGN.md, STYLE.md §3).
+Derived figures (balances, fund cash, repaid amounts) are not stored: see ledger.py.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from fund.jalali import JalaliMonthField
+from fund.money import AmountField
+
+
+class MemberQuerySet(models.QuerySet):
+    def members(self) -> MemberQuerySet:
+        """Active users who take part in the fund (pay each month, may win loans)."""
+        return self.filter(is_active=True, is_member=True)
+
+
+class FundUserManager(UserManager.from_queryset(MemberQuerySet)):  # type: ignore[misc]
+    pass
+
+
+class User(AbstractUser):
+    """Everyone who logs in. ``is_main`` is the operator; ``is_member`` takes part in the fund."""
+
+    is_main = models.BooleanField(_("operator"), default=False, help_text=_("May use the back office (admin)."))
+    is_member = models.BooleanField(_("member"), default=False, help_text=_("Pays each month and may win loans."))
+    loan_request_amount = AmountField(
+        _("loan request (USDT)"), default=Decimal("0"), help_text=_("USDT wanted if chosen; 0 means not asking.")
+    )
+
+    objects = FundUserManager()
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        ordering = ["username"]
+        constraints = [
+            models.CheckConstraint(condition=Q(loan_request_amount__gte=0), name="user_loan_request_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        full = self.get_full_name()
+        return f"{full} ({self.username})" if full else self.username
+
+    @property
+    def is_fund_member(self) -> bool:
+        return self.is_active and self.is_member
+
+
+class FundConfig(models.Model):
+    """The fund's one row of configuration (DESIGN.md, "Fund configuration")."""
+
+    SINGLETON_ID = 1
+
+    name = models.CharField(_("fund name"), max_length=120, default=_("Saghat friendly fund"))
+    min_fee = AmountField(_("minimum monthly membership fee (USDT)"), default=Decimal("20"))
+    max_repayment_months = models.PositiveSmallIntegerField(_("maximum loan repayment months"), default=24)
+    min_repayment = AmountField(_("minimum monthly loan repayment (USDT)"), default=Decimal("20"))
+    auto_draw = models.BooleanField(
+        _("run the draw automatically"),
+        default=False,
+        help_text=_("Run the month's draw by itself once every member has paid."),
+    )
+    reminder_days_before = models.PositiveSmallIntegerField(
+        _("remind unpaid members this many days before the month ends"),
+        null=True,
+        blank=True,
+        help_text=_("Leave empty to send no reminders."),
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("fund configuration")
+        verbose_name_plural = _("fund configuration")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="fundconfig_single_row"),
+            models.CheckConstraint(condition=Q(min_fee__gt=0), name="fundconfig_min_fee_positive"),
+            models.CheckConstraint(condition=Q(min_repayment__gt=0), name="fundconfig_min_repayment_positive"),
+            models.CheckConstraint(condition=Q(max_repayment_months__gt=0), name="fundconfig_max_months_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    @classmethod
+    def load(cls) -> FundConfig:
+        """The configuration row, created with the defaults the first time it is needed."""
+        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        return config
+
+
+class Loan(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active", _("active")
+        SETTLED = "settled", _("settled")
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="loans"
+    )
+    amount = AmountField(_("amount (USDT)"))
+    month = JalaliMonthField(_("month granted"), db_index=True)
+    monthly_minimum = AmountField(_("monthly minimum repayment (USDT)"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    # Cached from the verified repayments (ledger.loan_repaid is the truth) so that the state,
+    # which the one-active-loan constraint needs, can be reconciled; see payments.settle_loan.
+    settled_month = JalaliMonthField(_("month settled"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("loan")
+        verbose_name_plural = _("loans")
+        ordering = ["-month", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="loan_amount_positive"),
+            models.CheckConstraint(condition=Q(monthly_minimum__gt=0), name="loan_monthly_minimum_positive"),
+            models.UniqueConstraint(fields=["member"], condition=Q(state="active"), name="loan_one_active_per_member"),
+            models.UniqueConstraint(fields=["member", "month"], name="loan_one_per_member_and_month"),
+        ]
+        indexes = [models.Index(fields=["member", "month"], name="loan_member_month")]
+
+    def __str__(self) -> str:
+        return _("%(member)s: %(amount)s USDT in %(month)s") % {
+            "member": self.member_id and self.member.username,
+            "amount": self.amount,
+            "month": self.month,
+        }
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        VERIFIED = "verified", _("verified")
+        REJECTED = "rejected", _("rejected")
+
+    class Source(models.TextChoices):
+        MEMBER = "member", _("member page")
+        ADMIN = "admin", _("admin")
+        IMPORT = "import", _("import")
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="payments"
+    )
+    month = JalaliMonthField(_("month"))
+    fee = AmountField(_("membership fee (USDT)"))
+    repayment = AmountField(_("loan repayment (USDT)"), default=Decimal("0"))
+    loan = models.ForeignKey(
+        Loan,
+        verbose_name=_("loan"),
+        on_delete=models.PROTECT,
+        related_name="repayments",
+        null=True,
+        blank=True,
+    )
+    bitpin_id = models.CharField(_("Bitpin payment id"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MEMBER)
+    created_at = models.DateTimeField(_("submitted"), auto_now_add=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("submitted by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("verified or rejected by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    note = models.TextField(_("verification note"), blank=True)
+    # Bitpin checks that failed for a passing reason: the sweep retries with back-off.
+    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
+    last_error = models.TextField(_("last verification error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-month", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(fee__gte=0), name="payment_fee_not_negative"),
+            models.CheckConstraint(condition=Q(repayment__gte=0), name="payment_repayment_not_negative"),
+            models.CheckConstraint(
+                condition=Q(repayment=0) | Q(loan__isnull=False), name="payment_repayment_needs_loan"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "verified", "rejected"]), name="payment_status_known"
+            ),
+            models.UniqueConstraint(
+                fields=["member", "month"],
+                condition=~Q(status="rejected"),
+                name="payment_one_per_member_and_month",
+            ),
+            models.UniqueConstraint(
+                fields=["bitpin_id"],
+                condition=~Q(status="rejected") & ~Q(bitpin_id=""),
+                name="payment_bitpin_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "status", "month"], name="payment_member_status_month"),
+            models.Index(fields=["month", "status"], name="payment_month_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="payment_status_next_attempt"),
+            models.Index(fields=["loan", "status"], name="payment_loan_status"),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(member)s for %(month)s") % {"member": self.member_id and self.member.username, "month": self.month}
+
+    @property
+    def total(self) -> Decimal:
+        return self.fee + self.repayment
+
+
+class Draw(models.Model):
+    """A month's draw. Exists only once it has run: a refused draw leaves no row (DESIGN.md §1)."""
+
+    month = JalaliMonthField(_("month"), unique=True)
+    winner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("winner"),
+        on_delete=models.PROTECT,
+        related_name="draws_won",
+        null=True,
+        blank=True,
+    )
+    loan = models.OneToOneField(
+        Loan, verbose_name=_("loan"), on_delete=models.PROTECT, related_name="draw", null=True, blank=True
+    )
+    amount = AmountField(_("amount (USDT)"), default=Decimal("0"))
+    fund_cash = AmountField(_("fund cash at the draw (USDT)"))
+    seed = models.CharField(_("tie-break seed"), max_length=64)
+    report = models.JSONField(_("report"), default=dict)
+    triggered_by = models.CharField(_("triggered by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("run at"), auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("draw")
+        verbose_name_plural = _("draws")
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="draw_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(winner__isnull=True, loan__isnull=True) | Q(winner__isnull=False, loan__isnull=False),
+                name="draw_winner_has_loan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("Draw of %(month)s") % {"month": self.month}
+
+
+class Reminder(models.Model):
+    """A late-payment reminder sent; unique so a member is reminded at most once a month."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.CASCADE, related_name="reminders"
+    )
+    month = JalaliMonthField(_("month"))
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        constraints = [models.UniqueConstraint(fields=["member", "month"], name="reminder_once_per_member_month")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.month}"

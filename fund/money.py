@@ -1,0 +1,132 @@
+"""USDT amounts: parsing what people type, rounding, and the model and form fields that carry them.
+
+Money is always ``Decimal``, stored with 8 decimal places and at most 20 digits.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from fund.jalali import to_ascii_digits
+
+DECIMAL_PLACES = 8
+MAX_DIGITS = 20
+QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)  # 0.00000001
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - QUANTUM
+
+# Arabic decimal separator (U+066B) and thousands separator (U+066C), Persian comma, plain comma.
+_SEPARATORS = {"٫": ".", "٬": "", "،": "", ",": "", "_": "", " ": "", "\u200c": "", "\u00a0": ""}
+
+
+class AmountError(ValueError):
+    """An amount a person typed that cannot be money. The message is meant for that person."""
+
+
+def parse_amount(value: Any) -> Decimal:
+    """Turn what a person typed (or a spreadsheet cell) into a USDT amount.
+
+    Accepts Persian and Arabic digits, thousands separators and the Arabic decimal point.
+    Rejects empty text, NaN, infinities, negatives, more than 8 decimals and absurd sizes,
+    raising AmountError with a message for the person.
+    """
+    if isinstance(value, bool) or value is None:
+        raise AmountError(_("Enter an amount."))
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        # Spreadsheet cells arrive as floats: repr gives the shortest text that round-trips.
+        number = _to_decimal(repr(value))
+    else:
+        text = to_ascii_digits(str(value)).strip()
+        for sep, replacement in _SEPARATORS.items():
+            text = text.replace(sep, replacement)
+        if not text:
+            raise AmountError(_("Enter an amount."))
+        if len(text) > 60:
+            raise AmountError(_("That amount is too long."))
+        number = _to_decimal(text)
+    return check_amount(number)
+
+
+def _to_decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise AmountError(_("“%(value)s” is not a number.") % {"value": text[:40]}) from None
+
+
+def check_amount(number: Decimal) -> Decimal:
+    if not number.is_finite():
+        raise AmountError(_("The amount must be a finite number."))
+    if number < 0:
+        raise AmountError(_("The amount cannot be negative."))
+    exponent = number.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -DECIMAL_PLACES:
+        raise AmountError(_("Use at most 8 decimal places."))
+    if number > MAX_AMOUNT:
+        raise AmountError(_("The amount is too large."))
+    return quantize(number)
+
+
+def quantize(number: Decimal) -> Decimal:
+    """Round to the 8 places we store (banker's rounding, as the database would)."""
+    return number.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def round_up_to_cent(number: Decimal) -> Decimal:
+    """Round up to the cent: used for instalments so that the loan is never left under-paid."""
+    return quantize(number.quantize(CENT, rounding=ROUND_CEILING))
+
+
+def format_usdt(number: Decimal | None) -> str:
+    """Grouped thousands, trailing zeros trimmed but at least two decimals: 1,234.50."""
+    if number is None:
+        return ""
+    number = quantize(Decimal(number))
+    text = f"{number:,.8f}".rstrip("0")
+    whole, _dot, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+class AmountFormField(forms.CharField):
+    """A form field for USDT typed by a person: the same parsing as everywhere else."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "dir": "ltr", "maxlength": 60}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format_usdt(value).replace(",", "")
+        return value
+
+    def to_python(self, value: Any) -> Decimal | None:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_amount(value)
+        except AmountError as error:
+            raise ValidationError(str(error), code="invalid") from None
+
+
+class AmountField(models.DecimalField):
+    """A USDT amount column: 20 digits, 8 decimal places."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", MAX_DIGITS)
+        kwargs.setdefault("decimal_places", DECIMAL_PLACES)
+        super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs: Any) -> forms.Field:
+        return models.Field.formfield(self, **{"form_class": AmountFormField, **kwargs})

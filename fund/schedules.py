@@ -1,0 +1,28 @@
+"""The worker's recurring jobs. Created by migration 0002 and again by ``setup_fund`` (idempotent)."""
+
+from django.utils import timezone
+from django_q.models import Schedule
+
+from fund import tasks
+
+SCHEDULES = [
+    # name, func, every N minutes
+    ("Retry pending Bitpin verifications", tasks.SWEEP_PENDING_PAYMENTS, 1),
+    ("Run the month's draw when everyone has paid", tasks.AUTO_DRAW, 10),
+    ("Remind members who have not paid", tasks.SEND_REMINDERS, 60),
+]
+
+
+def ensure_schedules() -> None:
+    for name, func, minutes in SCHEDULES:
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+            create_defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+                "next_run": timezone.now(),
+            },
+        )

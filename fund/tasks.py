@@ -1,0 +1,55 @@
+"""django-q2 entry points. Thin: each receives ids or text, loads rows again and calls one service.
+
+Every task is idempotent, because django-q2 may deliver a task twice (after a worker dies, or
+when a task outlives ``retry``). Jobs are queued with ``transaction.on_commit`` so a job never
+sees a row its caller's transaction has not committed yet.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+from fund.jalali import JalaliMonth
+
+# Dotted names: the schedules in migrations and the admin refer to these.
+VERIFY_PAYMENT = "fund.tasks.verify_payment"
+SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
+RUN_DRAW = "fund.tasks.run_draw"
+AUTO_DRAW = "fund.tasks.auto_draw"
+SEND_REMINDERS = "fund.tasks.send_reminders"
+
+
+def queue(func: str, *args: object, group: str | None = None) -> None:
+    """Queue a job once the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: async_task(func, *args, group=group))
+
+
+def verify_payment(payment_id: int) -> str:
+    from fund import payments
+
+    return payments.verify_with_bitpin(payment_id=payment_id)
+
+
+def sweep_pending_payments() -> int:
+    from fund import payments
+
+    return payments.sweep_pending_payments()
+
+
+def run_draw(month: str, triggered_by: str = "") -> str:
+    from fund import draw
+
+    return draw.run_draw_job(month=JalaliMonth.parse(month), triggered_by=triggered_by)
+
+
+def auto_draw() -> str:
+    from fund import draw
+
+    return draw.run_automatic_draw()
+
+
+def send_reminders() -> int:
+    from fund import reminders
+
+    return reminders.send_due_reminders()

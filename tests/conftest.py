@@ -1,0 +1,67 @@
+"""Standing people and a small history factory, so each test states only what matters to it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from fund.jalali import JalaliMonth
+from fund.models import FundConfig, Loan, Payment, User
+
+pytest_plugins = ["tests.fixtures.history"]
+
+# The month most tests live in: a fixed month keeps tests independent of today's date.
+THIS_MONTH = JalaliMonth(1404, 9)
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _database_vendor() -> str:
+    from django.conf import settings
+
+    return "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
+
+
+requires_postgres = pytest.mark.skipif(
+    "_database_vendor() != 'postgresql'",
+    reason="needs PostgreSQL's row locks across connections: run with DATABASE_URL=postgres://… (CI does)",
+)
+
+
+@pytest.fixture
+def config(db) -> FundConfig:
+    return FundConfig.load()
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return User.objects.create_user(
+        "operator", password="operator-pass-1404", is_main=True, is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def member(db) -> User:
+    return User.objects.create_user(
+        "alice", password="alice-pass-1404", first_name="Alice", is_member=True, email="alice@example.org"
+    )
+
+
+@pytest.fixture
+def other_member(db) -> User:
+    return User.objects.create_user(
+        "bob", password="bob-pass-1404", first_name="Bob", is_member=True, email="bob@example.org"
+    )
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Logged in but neither member nor operator."""
+    return User.objects.create_user("carol", password="carol-pass-1404")
+
+
+__all__ = ["THIS_MONTH", "Decimal", "Loan", "Payment", "on_postgres"]
