@@ -10,7 +10,12 @@ from django.db import connection
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 
-pytest_plugins = ["tests.fixtures.history"]
+pytest_plugins = [
+    "tests.fixtures.history",
+    "tests.fixtures.bitpin",
+    "tests.fixtures.worker",
+    "tests.fixtures.browser",
+]
 
 # The month most tests live in: a fixed month keeps tests independent of today's date.
 THIS_MONTH = JalaliMonth(1404, 9)
