@@ -1,0 +1,83 @@
+"""The README's first command: a working fund on this machine, web and worker running, in one step."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from fund.demo import generate_fund
+from fund.models import User
+
+OPERATOR = "operator"
+DEMO_MEMBER_PASSWORD = "member-pass-1404"
+
+
+class Command(BaseCommand):
+    help = "Set up the database, an operator and an example fund, then run the web server and the worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-demo", action="store_true", help="do not fill the example fund")
+        parser.add_argument("--setup-only", action="store_true", help="prepare everything, start nothing")
+
+    def handle(self, *args: object, **options: object) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
+        call_command("setup_fund", stdout=self.stdout)
+        password = self._operator_password()
+        if not options["no_demo"] and not User.objects.filter(is_member=True).exists():
+            summary = generate_fund(password=DEMO_MEMBER_PASSWORD)
+            self.stdout.write(f"Example fund: {summary.members} members, {summary.loans} loans, history to {summary.last_month}")
+        url = f"http://127.0.0.1:{options['port']}/"
+        self.stdout.write(self.style.SUCCESS(f"\nSaghat is at {url}  (admin: {url}admin/)"))
+        self.stdout.write(f"Operator login: {OPERATOR} / {password}")
+        if not options["no_demo"]:
+            self.stdout.write(f"Example member login: member1 / {DEMO_MEMBER_PASSWORD}")
+        if options["setup_only"]:
+            return
+        self._run(options["port"])
+
+    def _operator_password(self) -> str:
+        """Creates the operator on the first run; later runs keep its password (shown as in .env)."""
+        password = os.environ.get("SAGHAT_OPERATOR_PASSWORD") or "operator-" + secrets.token_urlsafe(6)
+        operator = User.objects.filter(username=OPERATOR).first()
+        if operator is None:
+            User.objects.create_superuser(OPERATOR, password=password, is_main=True)
+            return password
+        if os.environ.get("SAGHAT_OPERATOR_PASSWORD"):
+            operator.set_password(password)
+            operator.save(update_fields=["password"])
+            return password
+        return "(unchanged since the first run; set SAGHAT_OPERATOR_PASSWORD to reset it)"
+
+    def _run(self, port: int) -> None:
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        processes = [
+            subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]),
+            subprocess.Popen([*manage, "qcluster"]),
+        ]
+        self.stdout.write("Web and worker are running; press Ctrl+C to stop both.")
+
+        def stop(*_args: object) -> None:
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop()
+            for process in processes:
+                process.wait(timeout=30)
