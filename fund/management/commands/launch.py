@@ -35,7 +35,9 @@ class Command(BaseCommand):
         password = self._operator_password()
         if not options["no_demo"] and not User.objects.filter(is_member=True).exists():
             summary = generate_fund(password=DEMO_MEMBER_PASSWORD)
-            self.stdout.write(f"Example fund: {summary.members} members, {summary.loans} loans, history to {summary.last_month}")
+            self.stdout.write(
+                f"Example fund: {summary.members} members, {summary.loans} loans, history to {summary.last_month}"
+            )
         url = f"http://127.0.0.1:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nSaghat is at {url}  (admin: {url}admin/)"))
         self.stdout.write(f"Operator login: {OPERATOR} / {password}")
