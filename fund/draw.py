@@ -1,0 +1,315 @@
+"""Running a month's draw, exactly once, and the projected ranking (DESIGN.md, "Monthly draw").
+
+``run_draw`` is the one entry point that writes: the admin action, the member page's button, the
+schedule and the tests reach it (directly or through the django-q2 job). ``project_ranking``
+builds the same report with the same code, without writing, to show "if the draw ran now".
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from fund import ledger, scoring
+from fund.demo import monthly_minimum
+from fund.jalali import JalaliMonth
+from fund.ledger import MemberFactors
+from fund.models import Draw, FundConfig, Loan, User
+from fund.money import ZERO, format_usdt
+
+# Why a member is out of a draw. Codes are stored in reports: never rename one.
+REASONS: dict[str, Any] = {
+    "active_loan": gettext_lazy("has an active loan"),
+    "no_request": gettext_lazy("is not asking for a loan"),
+    "request_exceeds_balance": gettext_lazy("asks for more than their balance"),
+    "exceeds_fund_cash": gettext_lazy("asks for more than the fund's cash"),
+}
+
+
+def reason_label(code: str | None) -> str:
+    """The reason a member is out, in the active language ("" for a member who is in)."""
+    if not code:
+        return ""
+    return str(REASONS.get(code, code))
+
+
+class DrawRefused(Exception):
+    """The draw cannot run (or be queued) now. ``str()`` is the message for a person."""
+
+    def __init__(self, message: str, *, code: str, unpaid: list[User] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.unpaid: list[User] = list(unpaid or [])
+
+    @classmethod
+    def not_paid(cls, month: JalaliMonth, unpaid: list[User]) -> DrawRefused:
+        message = ngettext(
+            "The draw for %(month)s cannot run yet: %(count)d member has not paid: %(names)s.",
+            "The draw for %(month)s cannot run yet: %(count)d members have not paid: %(names)s.",
+            len(unpaid),
+        ) % {"month": month, "count": len(unpaid), "names": ", ".join(m.username for m in unpaid)}
+        return cls(message, code="unpaid", unpaid=unpaid)
+
+    @classmethod
+    def already_drawn(cls, month: JalaliMonth) -> DrawRefused:
+        return cls(_("The draw for %(month)s has already run.") % {"month": month}, code="already_drawn")
+
+
+# --- the report: one builder for the draw and the projection ------------------------------------
+
+
+def _money(amount: Decimal) -> str:
+    """A plain decimal string without trailing zeros: "123.45", "100", "0"."""
+    return f"{amount.normalize():f}"
+
+
+def _out_reason(factors: MemberFactors) -> str | None:
+    """DESIGN.md §2, checked in this order so each member gets the first reason that applies."""
+    if factors.has_active_loan:
+        return "active_loan"
+    if factors.loan_request_amount <= ZERO:
+        return "no_request"
+    if factors.loan_request_amount > factors.balance:
+        return "request_exceeds_balance"
+    return None
+
+
+def _row(factors: MemberFactors) -> dict[str, Any]:
+    return {
+        "member_id": factors.member_id,
+        "username": factors.username,
+        "name": factors.display_name,
+        "balance": _money(factors.balance),
+        "months_without_loan": factors.months_without_loan,
+        "loan_payment_count": factors.loan_payment_count,
+        "last_payment_amount": _money(factors.last_payment_amount),
+        "previous_loan_amount": _money(factors.previous_loan_amount),
+        "total_loan_amount_received": _money(factors.total_loan_amount_received),
+        "total_loans_received": factors.total_loans_received,
+        "loan_request_amount": _money(factors.loan_request_amount),
+        "paid_this_month": factors.paid_this_month,
+        "score": None,
+        "eligible": False,
+        "reason": None,
+        "rank": None,
+    }
+
+
+def build_report(month: JalaliMonth, factors: list[MemberFactors], fund_cash: Decimal) -> dict[str, Any]:
+    """Eligibility, scores, the fund-cash check, ranks and the tied pool at the top.
+
+    Pure: the real draw and the projection both call it with what the ledger says, so the two
+    can never disagree. The seed and the winner are added by the caller.
+    """
+    rows, candidates = [], []
+    for member in factors:
+        row = _row(member)
+        row["reason"] = _out_reason(member)
+        if row["reason"] is None:
+            value = scoring.score(member)
+            row["score"] = scoring.format_score(value)
+            # DESIGN.md §4: money already lent is not available, so the check is against fund cash.
+            if member.loan_request_amount > fund_cash:
+                row["reason"] = "exceeds_fund_cash"
+            else:
+                candidates.append((scoring.sort_key(value), row))
+        row["eligible"] = row["reason"] is None
+        rows.append(row)
+    candidates.sort(key=lambda pair: pair[0], reverse=True)
+    rank, previous = 0, None
+    for position, (key, row) in enumerate(candidates, start=1):
+        # Competition ranking: members with equal scores share a rank (1, 1, 3, …).
+        if key != previous:
+            rank, previous = position, key
+        row["rank"] = rank
+    pool = sorted(row["member_id"] for _key, row in candidates if row["rank"] == 1)
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["username"]))
+    return {
+        "month": str(month),
+        "fund_cash": _money(fund_cash),
+        "seed": None,
+        "pool": pool,
+        "winner_id": None,
+        "rows": rows,
+    }
+
+
+def _ranking(month: JalaliMonth) -> dict[str, Any]:
+    """The report as the ledger stands now: seven queries, whatever the number of members."""
+    return build_report(month, ledger.draw_factors(month), ledger.fund_totals().cash)
+
+
+def pick_winner(seed: str, pool: list[int]) -> int | None:
+    """The seeded tie-break: anyone with the report's seed and pool gets the same member id."""
+    if not pool:
+        return None
+    return random.Random(seed).choice(sorted(pool))
+
+
+def rederive_winner(draw: Draw) -> int | None:
+    """Re-run a recorded draw's tie-break from its report: equals ``draw.winner_id`` when honest."""
+    return pick_winner(draw.report.get("seed") or draw.seed, list(draw.report.get("pool") or []))
+
+
+# --- running the draw ------------------------------------------------------------------------------
+
+
+def _refusal(month: JalaliMonth) -> DrawRefused | None:
+    """Why the draw for ``month`` cannot run now, or None (DESIGN.md §1)."""
+    if month > JalaliMonth.current():
+        return DrawRefused(
+            _("The draw for %(month)s cannot run before that month begins.") % {"month": month}, code="future_month"
+        )
+    unpaid = ledger.unpaid_members(month)
+    if unpaid:
+        return DrawRefused.not_paid(month, unpaid)
+    if not User.objects.members().exists():
+        return DrawRefused(_("The fund has no active members to draw from."), code="no_members")
+    return None
+
+
+def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
+    """Run the draw for ``month`` once: returns the existing draw when it has already run.
+
+    Raises DrawRefused, writing nothing, when a member has not paid for the month.
+    """
+    FundConfig.load()  # the lock below needs the row to exist
+    try:
+        with transaction.atomic():
+            # The lock that makes the draw happen once across processes and machines: every
+            # draw locks the configuration row first, so a second trigger waits here and then
+            # finds the first one's draw. (On SQLite, IMMEDIATE transactions already serialise.)
+            config = FundConfig.objects.select_for_update().get(pk=FundConfig.SINGLETON_ID)
+            existing = Draw.objects.filter(month=month).first()
+            if existing is not None:
+                return existing
+            refusal = _refusal(month)
+            if refusal is not None:
+                raise refusal
+            return _draw(month=month, config=config, triggered_by=triggered_by)
+    except IntegrityError:
+        # The unique month is the backstop should the lock ever be bypassed.
+        existing = Draw.objects.filter(month=month).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
+    report = _ranking(month)
+    seed = secrets.token_hex(16)
+    winner_id = pick_winner(seed, report["pool"])
+    report.update(seed=seed, winner_id=winner_id)
+    winner, loan, amount = None, None, ZERO
+    if winner_id is not None:
+        winner = User.objects.get(pk=winner_id)
+        amount = next(Decimal(r["loan_request_amount"]) for r in report["rows"] if r["member_id"] == winner_id)
+        loan = Loan.objects.create(
+            member=winner, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
+        )
+        # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
+        winner.loan_request_amount = ZERO
+        winner.save(update_fields=["loan_request_amount"])
+    return Draw.objects.create(
+        month=month,
+        winner=winner,
+        loan=loan,
+        amount=amount,
+        fund_cash=Decimal(report["fund_cash"]),
+        seed=seed,
+        report=report,
+        triggered_by=triggered_by[:150],
+    )
+
+
+def describe(draw: Draw) -> str:
+    """One line for job results and messages."""
+    if draw.winner_id is None:
+        return _("Draw of %(month)s: no one qualified for a loan.") % {"month": draw.month}
+    return _("Draw of %(month)s: %(member)s receives a loan of %(amount)s USDT.") % {
+        "month": draw.month,
+        "member": draw.winner.username,
+        "amount": format_usdt(draw.amount),
+    }
+
+
+def queue_draw(*, month: JalaliMonth, triggered_by: str) -> None:
+    """Check now, then let the worker run the draw: the admin action and the member page call this.
+
+    Raises DrawRefused when the month is already drawn or cannot be drawn yet.
+    """
+    from fund import tasks
+
+    if Draw.objects.filter(month=month).exists():
+        raise DrawRefused.already_drawn(month)
+    refusal = _refusal(month)
+    if refusal is not None:
+        raise refusal
+    tasks.queue(tasks.RUN_DRAW, str(month), triggered_by)
+
+
+def run_draw_job(*, month: JalaliMonth, triggered_by: str) -> str:
+    """The job's body: a refusal is a result to read, not a failed job to retry."""
+    try:
+        return describe(run_draw(month=month, triggered_by=triggered_by))
+    except DrawRefused as refusal:
+        return str(refusal)
+
+
+def run_automatic_draw() -> str:
+    """The scheduled job: draws the current month once everyone has paid, when enabled."""
+    if not FundConfig.load().auto_draw:
+        return _("The automatic draw is off.")
+    month = JalaliMonth.current()
+    if Draw.objects.filter(month=month).exists():
+        return str(DrawRefused.already_drawn(month))
+    refusal = _refusal(month)
+    if refusal is not None:
+        return str(refusal)
+    return describe(run_draw(month=month, triggered_by="schedule"))
+
+
+# --- state and projection for the pages ---------------------------------------------------------
+
+
+@dataclass
+class DrawState:
+    """This month's draw as the dashboard and the member page show it."""
+
+    month: JalaliMonth
+    draw: Draw | None
+    unpaid: list[User] = field(default_factory=list)
+    can_run: bool = False
+    refusal: str = ""  # why it cannot run now, for a person ("" when it can or has run)
+
+
+def draw_state(month: JalaliMonth) -> DrawState:
+    draw = Draw.objects.filter(month=month).select_related("winner", "loan").first()
+    if draw is not None:
+        return DrawState(month=month, draw=draw)
+    refusal = _refusal(month)
+    if refusal is None:
+        return DrawState(month=month, draw=None, can_run=True)
+    return DrawState(month=month, draw=None, unpaid=refusal.unpaid, refusal=str(refusal))
+
+
+def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
+    """ "If the draw ran now": the draw's report for ``month`` (default: the current month).
+
+    Works before everyone has paid: members are ranked on what they have paid so far
+    (``paid_this_month`` tells who still owes this month). No seed is drawn: ``winner_id`` is the
+    member who would win outright, or None when ``pool`` holds a tie the draw would break.
+    """
+    month = month or JalaliMonth.current()
+    report = _ranking(month)
+    report["winner_id"] = report["pool"][0] if len(report["pool"]) == 1 else None
+    report["projected_at"] = timezone.now().isoformat()
+    return report
