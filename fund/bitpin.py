@@ -1,0 +1,154 @@
+"""The Bitpin client: one request, one parser, one classification (DESIGN.md, "Bitpin verification").
+
+``GET {BITPIN_API_BASE_URL}/v1/mch/payments/{id}/`` with ``Authorization: Token <key>``; the answer's
+``id``, ``amount``, ``currency`` and ``status`` decide. Every answer falls in one of three classes:
+VERIFIED, REJECTED (for good: the reason is written on the payment) or RETRY (a passing failure:
+the payment stays pending and the sweep tries again later). Another Bitpin contract is a change to
+``_request`` and ``_parse`` only.
+
+Nothing here touches the database: the caller (fund.payments) applies the answer.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from fund.money import format_usdt
+
+CURRENCY = "USDT"
+COMPLETED_STATUSES = frozenset({"completed", "paid", "confirmed", "done"})
+# States in which Bitpin may still complete the payment: asking again later is the right answer.
+WAITING_STATUSES = frozenset({"pending", "processing", "in_progress", "waiting", "created", "new", "unconfirmed"})
+
+
+class Outcome(enum.StrEnum):
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to do with a payment after asking Bitpin; ``detail`` is the note or the error, for a person."""
+
+    outcome: Outcome
+    detail: str
+
+
+@dataclass(frozen=True)
+class BitpinPayment:
+    id: str
+    amount: Decimal
+    currency: str
+    status: str
+
+
+class _TryLater(Exception):
+    """A passing failure: Bitpin or the network may answer properly next time."""
+
+
+def make_client() -> httpx.Client:
+    """A client for the configured Bitpin API. Thread-safe: the sweep shares one across threads."""
+    timeout = httpx.Timeout(settings.BITPIN_READ_TIMEOUT, connect=settings.BITPIN_CONNECT_TIMEOUT)
+    return httpx.Client(
+        base_url=settings.BITPIN_API_BASE_URL,
+        timeout=timeout,
+        headers={"Authorization": f"Token {settings.BITPIN_API_KEY}", "Accept": "application/json"},
+        limits=httpx.Limits(max_connections=max(settings.BITPIN_SWEEP_CONCURRENCY, 1) * 2),
+    )
+
+
+def check_payment(bitpin_id: str, expected: Decimal, *, client: httpx.Client | None = None) -> Answer:
+    """Ask Bitpin about ``bitpin_id`` and classify the answer against the payment's total ``expected``."""
+    if not bitpin_id:
+        return Answer(Outcome.REJECTED, _("No Bitpin payment id was given, so Bitpin cannot confirm it."))
+    own_client = client is None
+    client = client or make_client()
+    try:
+        response = _request(client, bitpin_id)
+        if response is None:
+            return Answer(Outcome.REJECTED, _("Bitpin does not know the payment id “%(id)s”.") % {"id": bitpin_id})
+        return classify(_parse(response, bitpin_id), expected)
+    except _TryLater as error:
+        return Answer(Outcome.RETRY, str(error))
+    finally:
+        if own_client:
+            client.close()
+
+
+def classify(payment: BitpinPayment, expected: Decimal) -> Answer:
+    """DESIGN.md: verified when completed, in USDT and at least the payment's total."""
+    status = payment.status.strip().lower()
+    if status in WAITING_STATUSES:
+        message = _("Bitpin says the payment is still “%(status)s”; it will be checked again.")
+        return Answer(Outcome.RETRY, message % {"status": payment.status})
+    if status not in COMPLETED_STATUSES:
+        message = _("Bitpin reports the payment as “%(status)s”, not completed.")
+        return Answer(Outcome.REJECTED, message % {"status": payment.status})
+    if payment.currency.strip().upper() != CURRENCY:
+        message = _("Bitpin reports the payment in %(currency)s, not USDT.")
+        return Answer(Outcome.REJECTED, message % {"currency": payment.currency})
+    if payment.amount < expected:
+        message = _("Bitpin reports %(paid)s USDT, less than the %(expected)s USDT of this payment.")
+        return Answer(
+            Outcome.REJECTED, message % {"paid": format_usdt(payment.amount), "expected": format_usdt(expected)}
+        )
+    message = _("Checked with Bitpin: %(amount)s USDT, %(status)s.")
+    return Answer(Outcome.VERIFIED, message % {"amount": format_usdt(payment.amount), "status": payment.status})
+
+
+def _request(client: httpx.Client, bitpin_id: str) -> httpx.Response | None:
+    """The HTTP exchange: the response to parse, None for an unknown id, _TryLater otherwise."""
+    # The id comes from a person: quoted as one path segment so it cannot reach another URL.
+    path = f"/v1/mch/payments/{quote(bitpin_id, safe='')}/"
+    try:
+        response = client.get(path)
+    except httpx.TimeoutException:
+        raise _TryLater(_("Bitpin did not answer in time.")) from None
+    except httpx.TransportError as error:
+        raise _TryLater(_("Could not reach Bitpin: %(error)s") % {"error": type(error).__name__}) from None
+    if response.status_code == 404:
+        return None
+    if response.status_code == 429:
+        raise _TryLater(_("Bitpin asked us to slow down (HTTP 429)."))
+    if response.status_code in (401, 403):
+        # Our key is wrong or expired: not the payment's fault, so it waits for the key to be fixed.
+        raise _TryLater(_("Bitpin refused our API key (HTTP %(code)s).") % {"code": response.status_code})
+    if response.status_code != 200:
+        raise _TryLater(_("Bitpin answered with HTTP %(code)s.") % {"code": response.status_code})
+    return response
+
+
+def _parse(response: httpx.Response, bitpin_id: str) -> BitpinPayment:
+    """Read id, amount, currency and status; anything unreadable is a malformed answer (try later)."""
+    try:
+        # parse_float=Decimal: an amount written as a JSON number must not pass through float.
+        data: Any = response.json(parse_float=Decimal)
+        payment = BitpinPayment(
+            id=str(data["id"]),
+            amount=_decimal(data["amount"]),
+            currency=str(data["currency"]),
+            status=str(data["status"]),
+        )
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        raise _TryLater(_("Bitpin's answer could not be read.")) from None
+    if payment.id != bitpin_id:
+        raise _TryLater(_("Bitpin answered about another payment id (“%(id)s”).") % {"id": payment.id[:100]})
+    return payment
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise TypeError("amount is not a number")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise InvalidOperation("amount is not finite")
+    return number
