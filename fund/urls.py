@@ -2,14 +2,33 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import path
 
-
-def home(request):
-    return HttpResponse("Saghat")
-
+from fund import views
+from fund.security import ThrottledAuthenticationForm
 
 urlpatterns = [
-    path("", home, name="member-home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("", views.home, name="member-home"),
+    path("pay/", views.pay, name="member-pay"),
+    path("loan-request/", views.change_loan_request, name="member-loan-request"),
+    path("draw/", views.run_draw, name="member-run-draw"),
+    path("statement/", views.statement_page, name="member-statement"),
+    path("statement.csv", views.statement_csv, name="member-statement-csv"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/set/<uidb64>/<token>/", views.PasswordSetView.as_view(), name="password-set"),
+    path(
+        "password/set/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_set_complete.html"),
+        name="password-set-complete",
+    ),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
+        name="password-reset-done",
+    ),
     path("healthz", lambda request: HttpResponse("ok"), name="healthz"),
 ]

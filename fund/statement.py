@@ -1,0 +1,139 @@
+"""A member's statement: every movement of their money, month by month, with running figures.
+
+Movements are the member's verified membership fees, verified loan repayments and the loans
+granted to them. Pending and rejected payments are not movements (nothing counts until verified,
+DESIGN.md "Payment", rule 7). Two queries, whatever the length of the history.
+
+The member page and the admin both call ``statement_rows(member)`` and ``statement_csv(member)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from fund.jalali import JalaliMonth
+from fund.models import Loan, Payment, User
+from fund.money import ZERO, format_usdt
+
+FEE, REPAYMENT, LOAN = "fee", "repayment", "loan"
+KIND_LABELS = {FEE: _("membership fee"), REPAYMENT: _("loan repayment"), LOAN: _("loan granted")}
+CSV_HEADER = ["month", "movement", "amount", "balance", "loan_remaining", "bitpin_id"]
+
+# Within a month: the fee and repayments on older loans come first, then the loan the month's draw
+# granted (a draw runs only after everyone has paid), then any repayment on that new loan.
+_ORDER = {FEE: 0, REPAYMENT: 1, LOAN: 2}
+_REPAYMENT_ON_NEW_LOAN = 3
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    month: JalaliMonth
+    kind: str
+    amount: Decimal
+    balance: Decimal  # the member's balance (verified fees) after this movement
+    loan_remaining: Decimal  # what the member still owes on all loans after this movement
+    reference: str = ""  # the Bitpin payment id of a fee or repayment
+
+    @property
+    def label(self) -> str:
+        return str(KIND_LABELS[self.kind])
+
+
+@dataclass(frozen=True)
+class StatementTotals:
+    fees: Decimal
+    repayments: Decimal
+    loans: Decimal
+    balance: Decimal
+    loan_remaining: Decimal
+
+
+@dataclass(frozen=True)
+class _Movement:
+    key: tuple[int, int, int]
+    kind: str
+    month: JalaliMonth
+    amount: Decimal
+    reference: str = ""
+
+
+def _movements(member: User) -> list[_Movement]:
+    movements = []
+    payments = Payment.objects.filter(member=member, status=Payment.Status.VERIFIED).select_related("loan")
+    for payment in payments:
+        month, ref = payment.month, payment.bitpin_id
+        movements.append(_Movement((month.index, _ORDER[FEE], payment.pk), FEE, month, payment.fee, ref))
+        if payment.repayment > ZERO:
+            on_new_loan = payment.loan is not None and payment.loan.month == month
+            order = _REPAYMENT_ON_NEW_LOAN if on_new_loan else _ORDER[REPAYMENT]
+            movements.append(_Movement((month.index, order, payment.pk), REPAYMENT, month, payment.repayment, ref))
+    for loan in Loan.objects.filter(member=member):
+        movements.append(_Movement((loan.month.index, _ORDER[LOAN], loan.pk), LOAN, loan.month, loan.amount))
+    return sorted(movements, key=lambda movement: movement.key)
+
+
+def statement_rows(member: User) -> list[StatementRow]:
+    """The member's movements, oldest first, each with the balance and loan remaining after it."""
+    balance = owed = ZERO
+    rows = []
+    for movement in _movements(member):
+        if movement.kind == FEE:
+            balance += movement.amount
+        elif movement.kind == REPAYMENT:
+            owed -= movement.amount
+        else:
+            owed += movement.amount
+        rows.append(StatementRow(movement.month, movement.kind, movement.amount, balance, owed, movement.reference))
+    return rows
+
+
+def statement_totals(rows: list[StatementRow]) -> StatementTotals:
+    def total(kind: str) -> Decimal:
+        return sum((row.amount for row in rows if row.kind == kind), ZERO)
+
+    last = rows[-1] if rows else None
+    return StatementTotals(
+        fees=total(FEE),
+        repayments=total(REPAYMENT),
+        loans=total(LOAN),
+        balance=last.balance if last else ZERO,
+        loan_remaining=last.loan_remaining if last else ZERO,
+    )
+
+
+def _plain(amount: Decimal) -> str:
+    """Amounts in the CSV: no thousands separator, so that spreadsheets read them as numbers."""
+    return format_usdt(amount).replace(",", "")
+
+
+def _safe_cell(text: str) -> str:
+    # A Bitpin id is typed by a member: never let a spreadsheet run it as a formula.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def statement_csv(member: User) -> str:
+    """The statement as CSV text: stable English column names and movement codes, months as 1404/09."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in statement_rows(member):
+        writer.writerow(
+            [
+                str(row.month),
+                row.kind,
+                _plain(row.amount),
+                _plain(row.balance),
+                _plain(row.loan_remaining),
+                _safe_cell(row.reference),
+            ]
+        )
+    return out.getvalue()
+
+
+def statement_filename(member: User) -> str:
+    return f"saghat-statement-{member.username}.csv"

@@ -1,0 +1,125 @@
+"""Template filters shared by the member page and the admin: USDT amounts, Jalali months and dates,
+and Persian digits whenever Persian is the active language.
+
+    {% load saghat %}
+    {{ payment.fee|usdt }}          1,234.50 (en)  ۱٬۲۳۴٫۵۰ (fa)
+    {{ payment.month|jmonth }}      Azar 1404      آذر ۱۴۰۴        (JalaliMonth, "1404/09" or 140409)
+    {{ payment.month|jmonth_short }} 1404/09       ۱۴۰۴/۰۹
+    {{ payment.created_at|jdate }}  1404/09/03 14:05 (Tehran time)
+    {{ payment.created_at|jday }}   1404/09/03
+    {{ count|digits }}              any value with Persian digits in Persian
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import template
+from django.utils.translation import get_language, gettext
+
+from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
+from fund.money import format_usdt
+
+register = template.Library()
+
+# Persian writes the thousands separator and the decimal point with their own marks.
+_PERSIAN_NUMBER = str.maketrans({",": "٬", ".": "٫"})
+
+
+def persian_active() -> bool:
+    return (get_language() or "").startswith("fa")
+
+
+def localize_digits(text: Any) -> str:
+    """Persian digits when Persian is active; the text unchanged otherwise."""
+    text = "" if text is None else str(text)
+    return to_persian_digits(text) if persian_active() else text
+
+
+def localize_number(text: str) -> str:
+    if not persian_active():
+        return text
+    return to_persian_digits(text.translate(_PERSIAN_NUMBER))
+
+
+@register.filter
+def digits(value: Any) -> str:
+    return localize_digits(value)
+
+
+@register.filter
+def usdt(value: Any) -> str:
+    """A USDT amount with grouped thousands and at least two decimals; empty for None or junk."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return ""
+    if not number.is_finite():
+        return ""
+    return localize_number(format_usdt(number))
+
+
+def _month(value: Any) -> JalaliMonth | None:
+    if value is None or value == "":
+        return None
+    try:
+        return JalaliMonth.parse(value)
+    except ValueError:
+        return None
+
+
+@register.filter
+def jmonth(value: Any) -> str:
+    """ "Azar 1404" / "آذر ۱۴۰۴" for a JalaliMonth, "1404/09" or the stored integer."""
+    month = _month(value)
+    if month is None:
+        return "" if value is None else str(value)
+    return month.label(get_language() or "fa")
+
+
+@register.filter
+def jmonth_short(value: Any) -> str:
+    month = _month(value)
+    return localize_digits(month if month is not None else ("" if value is None else value))
+
+
+def _moment(value: Any) -> dt.datetime | dt.date | None:
+    """Dates, aware moments, or ISO text (the projection's "projected_at")."""
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+@register.filter
+def jdate(value: Any) -> str:
+    """A moment in the Jalali calendar, Tehran time, with hours and minutes."""
+    return localize_digits(jalali_date(_moment(value)))
+
+
+@register.filter
+def jday(value: Any) -> str:
+    return localize_digits(jalali_date(_moment(value), with_time=False))
+
+
+@register.filter
+def score(value: Any) -> str:
+    """A draw score from a report: "unlimited", a number written with up to 9 decimals, or a dash."""
+    if value is None or value == "":
+        return "—"
+    if value == "unlimited":
+        return gettext("unlimited")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    text = f"{number:.9f}".rstrip("0").rstrip(".")
+    return localize_number(text)

@@ -1,0 +1,309 @@
+"""The member's self-service page (DESIGN.md, "Member page"), the statement and the password pages.
+
+Views are thin: they read figures from fund.ledger and fund.draw, and every write goes through a
+service (fund.payments.submit_payment, change_loan_request, fund.draw.queue_draw). The member is
+always ``request.user`` and the month always the current one: nothing in a POST can choose them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from fund import draw as draws
+from fund import ledger, payments, statement
+from fund.forms import LoanRequestForm, PaymentForm
+from fund.jalali import JalaliMonth
+from fund.models import Draw, Loan, Payment, User
+
+# --- reading the page -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThisMonth:
+    """The member's payment for the current month: the one that counts, or the last rejected one."""
+
+    month: JalaliMonth
+    payment: Payment | None
+
+    @property
+    def state(self) -> str:
+        return self.payment.status if self.payment else "not_paid"
+
+    @property
+    def payment_due(self) -> bool:
+        # A rejected payment may be submitted again (DESIGN.md, "Payment", rule 2).
+        return self.payment is None or self.payment.status == Payment.Status.REJECTED
+
+
+def this_month(member: User, month: JalaliMonth) -> ThisMonth:
+    payments = list(Payment.objects.filter(member=member, month=month).order_by("-pk"))
+    counting = [p for p in payments if p.status != Payment.Status.REJECTED]
+    return ThisMonth(month, counting[0] if counting else (payments[0] if payments else None))
+
+
+@dataclass(frozen=True)
+class LoanPosition:
+    loan: Loan  # annotated with repaid and remaining (verified repayments)
+    due: payments.RepaymentDue | None  # this month's repayment; None for a loan granted this month
+
+
+def loan_position(member: User, month: JalaliMonth) -> LoanPosition | None:
+    loan = ledger.active_loan(member)
+    if loan is None:
+        return None
+    return LoanPosition(loan, payments.repayment_due(member=member, month=month))
+
+
+def latest_draw() -> Draw | None:
+    return Draw.objects.select_related("winner").order_by("-month").first()
+
+
+def _member_context(member: User, payment_form: PaymentForm | None, loan_form: LoanRequestForm | None) -> dict:
+    config = ledger.fund_config()
+    month = JalaliMonth.current()
+    position = loan_position(member, month)
+    due = position.due if position else None
+    status = this_month(member, month)
+    state = draws.draw_state(month)
+    last = latest_draw()
+    if payment_form is None and status.payment_due:
+        payment_form = PaymentForm(has_loan=_repaying(due), initial=_payment_initial(config, due))
+    return {
+        "member": member,
+        "config": config,
+        "month": month,
+        "balance": ledger.balance_of(member),
+        "position": position,
+        "this_month": status,
+        "payment_form": payment_form if status.payment_due else None,
+        "loan_form": loan_form or LoanRequestForm(initial={"amount": member.loan_request_amount}),
+        "payments": member.payments.order_by("-month", "-pk"),
+        "loans": ledger.with_repaid(Loan.objects.filter(member=member)).order_by("-month", "-pk"),
+        "draw_state": state,
+        "latest_draw": last,
+        "latest_rows": _report_rows(last.report if last else None, member),
+        "projection": _projection(month, state, member),
+    }
+
+
+def _repaying(due: payments.RepaymentDue | None) -> bool:
+    """Whether this month's payment carries a repayment field: a loan with something left to repay."""
+    return due is not None and due.bounds.maximum > 0
+
+
+def _payment_initial(config: Any, due: payments.RepaymentDue | None) -> dict[str, Decimal]:
+    initial = {"fee": config.min_fee}
+    if _repaying(due):
+        initial["repayment"] = due.bounds.minimum
+    return initial
+
+
+def _report_rows(report: dict | None, member: User) -> list[dict]:
+    """The report's rows, each with its reason label and whether it is the viewing member's."""
+    rows = []
+    for row in (report or {}).get("rows", []):
+        reason = row.get("reason")
+        rows.append(
+            {
+                **row,
+                "reason_label": draws.reason_label(reason) if reason else "",
+                "mine": row.get("member_id") == member.pk,
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Projection:
+    month: str
+    projected_at: str
+    fund_cash: str
+    rows: list[dict]
+    pool: list[int]
+    winner_id: int | None
+    mine: dict | None
+
+    @property
+    def eligible_count(self) -> int:
+        return sum(1 for row in self.rows if row.get("eligible"))
+
+
+def _projection(month: JalaliMonth, state: draws.DrawState, member: User) -> Projection:
+    """What "if the draw ran now" says: for this month until its draw has run, then for the next one."""
+    target = month.next() if state.draw is not None else month
+    report = draws.project_ranking(target)
+    rows = _report_rows(report, member)
+    mine = next((row for row in rows if row["mine"]), None)
+    return Projection(
+        month=report.get("month", str(target)),
+        projected_at=report.get("projected_at", ""),
+        fund_cash=report.get("fund_cash", "0"),
+        rows=rows,
+        pool=report.get("pool", []),
+        winner_id=report.get("winner_id"),
+        mine=mine,
+    )
+
+
+def _render_page(
+    request: HttpRequest,
+    *,
+    payment_form: PaymentForm | None = None,
+    loan_form: LoanRequestForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    return render(request, "fund/home.html", _member_context(request.user, payment_form, loan_form), status=status)
+
+
+def _not_a_member(request: HttpRequest, status: int = 200) -> HttpResponse:
+    return render(request, "fund/not_member.html", {}, status=status)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    return _render_page(request)
+
+
+# --- writing: each POST calls one service ---------------------------------------------------------
+
+
+@login_required
+@require_POST
+def pay(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    if not member.is_fund_member:
+        return _not_a_member(request, status=403)
+    month = JalaliMonth.current()
+    form = PaymentForm(request.POST, has_loan=_repaying(payments.repayment_due(member=member, month=month)))
+    if form.is_valid():
+        try:
+            payment = payments.submit_payment(
+                member=member,
+                month=month,
+                fee=form.cleaned_data["fee"],
+                repayment=form.repayment_amount(),
+                bitpin_id=form.cleaned_data["bitpin_id"],
+                source=Payment.Source.MEMBER,
+                submitted_by=member,
+                loan_request=form.cleaned_data.get("loan_request"),
+            )
+        except payments.PaymentRefused as refused:
+            if refused.field not in form.fields:
+                # E.g. already paid: the page's status explains it better than a form would.
+                messages.error(request, refused.message)
+                return redirect("member-home")
+            form.add_error(refused.field, refused.message)
+        else:
+            messages.success(
+                request,
+                _("Your payment for %(month)s was received and is waiting for verification with Bitpin.")
+                % {"month": payment.month},
+            )
+            return redirect("member-home")
+    return _render_page(request, payment_form=form)
+
+
+@login_required
+@require_POST
+def change_loan_request(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    if not member.is_fund_member:
+        return _not_a_member(request, status=403)
+    form = LoanRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            payments.change_loan_request(member=member, amount=form.cleaned_data["amount"])
+        except payments.PaymentRefused as refused:
+            form.attach_refusal(refused.field, refused.message)
+        else:
+            messages.success(request, _("Your loan request was saved."))
+            return redirect("member-home")
+    return _render_page(request, loan_form=form)
+
+
+@login_required
+@require_POST
+def run_draw(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    if not member.is_fund_member:
+        return _not_a_member(request, status=403)
+    month = JalaliMonth.current()
+    try:
+        draws.queue_draw(month=month, triggered_by=member.username)
+    except draws.DrawRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(
+            request, _("The draw for %(month)s was queued; its result appears here shortly.") % {"month": month}
+        )
+    return redirect("member-home")
+
+
+# --- the statement --------------------------------------------------------------------------------
+
+
+def statement_context(member: User, *, csv_url: str, back_url: str = "") -> dict[str, Any]:
+    """What templates/fund/statement.html needs; the admin renders the same page for any member."""
+    rows = statement.statement_rows(member)
+    return {
+        "member": member,
+        "config": ledger.fund_config(),
+        "rows": rows,
+        "totals": statement.statement_totals(rows),
+        "csv_url": csv_url,
+        "back_url": back_url,
+        "now": timezone.now(),
+    }
+
+
+@login_required
+@require_GET
+def statement_page(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    context = statement_context(request.user, csv_url=reverse("member-statement-csv"), back_url=reverse("member-home"))
+    return render(request, "fund/statement.html", context)
+
+
+@login_required
+@require_GET
+def statement_csv(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    response = HttpResponse(statement.statement_csv(request.user), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{statement.statement_filename(request.user)}"'
+    return response
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """The operator's set-password link and the e-mailed reset link both land here."""
+
+    template_name = "registration/password_set_form.html"
+    success_url = reverse_lazy("password-set-complete")
+    title = gettext_lazy("Choose your password")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-done")
