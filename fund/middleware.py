@@ -1,11 +1,19 @@
-"""Only operators reach the admin: members and strangers are sent to the member login page."""
+"""The back office's gate: only operators and inspectors reach the admin.
+
+Strangers are sent to the login page; logged-in members (and anyone else without a back-office
+role) are sent to their own page, never shown an admin page. What an inspector may do once inside
+(read only) is decided by the admin classes, through fund.admin.roles.
+"""
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+
+from fund.admin.roles import may_read
 
 
 class AdminOnlyForOperatorsMiddleware:
@@ -13,11 +21,10 @@ class AdminOnlyForOperatorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        admin_prefix = reverse("admin:index")
-        if request.path.startswith(admin_prefix):
+        if request.path.startswith(reverse("admin:index")):
             user = request.user
             if not user.is_authenticated:
-                return redirect(f"{reverse(settings.LOGIN_URL)}?next={request.path}")
-            if not (user.is_active and user.is_staff and (user.is_main or user.is_superuser)):
+                return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}")
+            if not may_read(user):
                 return redirect("member-home")
         return self.get_response(request)

@@ -1,2 +1,106 @@
-def dashboard_callback(request, context):
+"""The operator's dashboard: this month at a glance, the last 24 months, and the projected ranking.
+
+Every figure comes from fund.ledger and fund.draw (the same code as the member page and the
+draw), in a fixed number of queries whatever the size of the fund.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from fund import draw as draws
+from fund import ledger
+from fund.admin.display import month_label
+from fund.admin.draws import pool_names, report_rows
+from fund.admin.roles import is_operator
+from fund.jalali import JalaliMonth
+from fund.models import Payment
+
+CHART_MONTHS = 24
+LATE_PAYERS_SHOWN = 30
+RANKING_ROWS_SHOWN = 15
+
+
+def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
+    month = JalaliMonth.current()
+    state = draws.draw_state(month)
+    context.update(
+        month=month,
+        month_label=month_label(month),
+        days_left=month.days_left(),
+        paid=ledger.paid_count(month),
+        totals=ledger.fund_totals(),
+        pending=Payment.objects.filter(status=Payment.Status.PENDING).count(),
+        draw_state=state,
+        late_payers=_late_payers(month),
+        chart=_chart(month),
+        projection=_projection(month, state),
+        links=_links(),
+        can_operate=is_operator(request.user),
+    )
     return context
+
+
+def _late_payers(month: JalaliMonth) -> dict[str, Any]:
+    unpaid = ledger.unpaid_members(month)
+    return {"shown": unpaid[:LATE_PAYERS_SHOWN], "more": max(0, len(unpaid) - LATE_PAYERS_SHOWN), "count": len(unpaid)}
+
+
+def _chart(month: JalaliMonth) -> str:
+    """Chart.js data for unfold's bar chart: monthly inflow as bars, fund cash at month end as a line."""
+    series = ledger.monthly_series(month - (CHART_MONTHS - 1), month)
+    data = {
+        "labels": [month_label(figures.month) for figures in series],
+        "datasets": [
+            {
+                "label": _("Inflow (fees + repayments)"),
+                "data": [float(figures.inflow) for figures in series],
+                "backgroundColor": "var(--color-primary-400)",
+                "displayYAxis": True,
+                "order": 2,
+            },
+            {
+                "type": "line",
+                "label": _("Fund cash at month end"),
+                "data": [float(figures.cash_at_end) for figures in series],
+                "borderColor": "var(--color-primary-700)",
+                "backgroundColor": "var(--color-primary-700)",
+                "tension": 0.25,
+                "order": 1,
+            },
+        ],
+    }
+    return json.dumps(data)
+
+
+def _projection(month: JalaliMonth, state: draws.DrawState) -> dict[str, Any]:
+    """ "If the draw ran now": this month's until its draw has run, then next month's."""
+    target = month.next() if state.draw is not None else month
+    report = draws.project_ranking(target)
+    rows = report_rows(report)
+    return {
+        "month_label": month_label(target),
+        "report": report,
+        "rows": rows[:RANKING_ROWS_SHOWN],
+        "more": max(0, len(rows) - RANKING_ROWS_SHOWN),
+        "eligible": sum(1 for line in rows if line.row.get("eligible")),
+        "pool_names": pool_names(report),
+    }
+
+
+def _links() -> dict[str, str]:
+    members = reverse("admin:fund_user_changelist")
+    payments = reverse("admin:fund_payment_changelist")
+    return {
+        "members": members,
+        "unpaid": f"{members}?paid=no&is_member__exact=1&is_active__exact=1",
+        "pending": f"{payments}?status__exact={Payment.Status.PENDING}",
+        "loans": f"{reverse('admin:fund_loan_changelist')}?state__exact=active",
+        "draws": reverse("admin:fund_draw_changelist"),
+        "run_draw": reverse("admin:fund_draw_run_monthly_draw"),
+    }

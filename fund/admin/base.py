@@ -1,0 +1,97 @@
+"""The base of every back-office class: unfold's look, the audit trail, and the two roles.
+
+Operators may change things (through the actions, which call the services); inspectors may read
+everything, history included, and change nothing. History is an audit trail, never an undo
+button: reverting a row from its history would bypass the services, so it is refused for all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin
+
+from fund.admin.roles import is_operator, may_read
+
+# Bulk actions that change nothing (django-import-export's "export selected").
+READ_ONLY_ACTIONS = frozenset({"export_admin_action"})
+
+
+class RoleAdminMixin:
+    """Permissions by role (fund.admin.roles) instead of per-model permission rows."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return may_read(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return may_read(request.user)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return is_operator(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_operator(request.user)
+
+    def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Named in the ``permissions=["operate"]`` of every action that changes something."""
+        return is_operator(request.user)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        """A safety net under the per-action permissions: a reader gets only the actions that read."""
+        actions = super().get_actions(request)
+        if is_operator(request.user):
+            return actions
+        return {name: spec for name, spec in actions.items() if name in READ_ONLY_ACTIONS}
+
+    # django-import-export asks these (its default lets anyone with admin access import).
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request.user)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return may_read(request.user)
+
+
+class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
+    """Every model of the fund: unfold, role permissions, read-only history."""
+
+    list_filter_submit = True
+    warn_unsaved_form = True
+
+    def revert_disabled(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return True
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        # simple-history saves the old version on POST whatever revert_disabled says.
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ReadOnlyInlineMixin:
+    """Inlines that show related rows (bounded by unfold's inline pagination) and change nothing."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    per_page = 10
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return may_read(request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,0 +1,194 @@
+"""Draws in the back office: the list, each draw's full report, re-deriving the winner from the
+seed, and the "Run monthly draw" action (queued; the draw service decides whether it may run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext_lazy as _
+from unfold.decorators import action, display
+
+from fund import draw as draws
+from fund.admin.base import FundModelAdmin
+from fund.admin.confirm import is_confirmed, render_confirmation
+from fund.admin.display import moment, money, month_label
+from fund.jalali import JalaliMonth
+from fund.models import Draw
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One member's line of a draw report, ready for a template."""
+
+    row: dict[str, Any]
+    is_winner: bool
+    in_pool: bool
+
+    @property
+    def score(self) -> str:
+        score = self.row.get("score")
+        if score is None:
+            return "—"
+        return str(_("unlimited")) if score == "unlimited" else score
+
+    @property
+    def reason(self) -> str:
+        return draws.reason_label(self.row.get("reason")) or "—"
+
+
+def report_rows(report: dict[str, Any]) -> list[ReportRow]:
+    """The rows of a draw report (or of the projection, which has the same shape)."""
+    pool = set(report.get("pool") or [])
+    winner_id = report.get("winner_id")
+    return [
+        ReportRow(row=row, is_winner=row.get("member_id") == winner_id, in_pool=row.get("member_id") in pool)
+        for row in report.get("rows", [])
+    ]
+
+
+def pool_names(report: dict[str, Any]) -> list[str]:
+    names = {row["member_id"]: row.get("username", "") for row in report.get("rows", [])}
+    return [names.get(member_id, str(member_id)) for member_id in report.get("pool") or []]
+
+
+def winner_label(report: dict[str, Any]) -> str:
+    winner_id = report.get("winner_id")
+    for row in report.get("rows", []):
+        if winner_id is not None and row.get("member_id") == winner_id:
+            return f"{row.get('name') or row.get('username')} ({row.get('username')})"
+    return str(_("no one qualified"))
+
+
+@admin.register(Draw)
+class DrawAdmin(FundModelAdmin):
+    list_display = ("month_display", "outcome_display", "amount_display", "cash_display", "run_display", "triggered_by")
+    list_select_related = ("winner",)
+    search_fields = ("winner__username", "winner__first_name", "winner__last_name")
+    ordering = ("-month",)
+    list_per_page = 50
+    fields = (
+        "month_display",
+        "outcome_display",
+        ("amount_display", "cash_display"),
+        "loan",
+        ("run_display", "triggered_by"),
+        "seed",
+    )
+    readonly_fields = (
+        "month_display",
+        "outcome_display",
+        "amount_display",
+        "cash_display",
+        "loan",
+        "run_display",
+        "triggered_by",
+        "seed",
+    )
+    change_form_after_template = "admin/fund/draw/report.html"
+    actions_list = ("run_monthly_draw",)
+    actions_detail = ("rederive",)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # draws are made by the draw service only
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # a draw is a record: read it, never edit it
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        draw = get_object_or_404(Draw, pk=object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "report": draw.report,
+            "report_rows": report_rows(draw.report),
+            "pool_names": pool_names(draw.report),
+            "winner_label": winner_label(draw.report),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- columns ---------------------------------------------------------------------------------
+
+    @display(description=_("month"), ordering="month")
+    def month_display(self, obj: Draw) -> str:
+        return month_label(obj.month)
+
+    @display(description=_("outcome"), label={"won": "success", "none": "default"})
+    def outcome_display(self, obj: Draw) -> tuple[str, str]:
+        if obj.winner_id is None:
+            return "none", str(_("no one qualified"))
+        return "won", obj.winner.get_full_name() or obj.winner.username
+
+    @display(description=_("loan amount (USDT)"), ordering="amount")
+    def amount_display(self, obj: Draw) -> Any:
+        return money(obj.amount)
+
+    @display(description=_("fund cash at the draw (USDT)"), ordering="fund_cash")
+    def cash_display(self, obj: Draw) -> Any:
+        return money(obj.fund_cash)
+
+    @display(description=_("run at"), ordering="created_at")
+    def run_display(self, obj: Draw) -> Any:
+        return moment(obj.created_at)
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    @action(description=_("Run monthly draw"), icon="casino", permissions=["operate"], url_path="run-monthly-draw")
+    def run_monthly_draw(self, request: HttpRequest) -> HttpResponse:
+        month = JalaliMonth.current()
+        if not is_confirmed(request):
+            state = draws.draw_state(month)
+            details = [state.refusal] if state.refusal else []
+            if state.draw is not None:
+                details = [str(_("This month's draw has already run."))]
+            return render_confirmation(
+                request,
+                self,
+                title=_("Run monthly draw"),
+                question=_("Run the draw for %(month)s now? The worker runs it within moments; it runs once.")
+                % {"month": month_label(month)},
+                details=details,
+                submit_label=_("Run the draw"),
+            )
+        try:
+            draws.queue_draw(month=month, triggered_by=request.user.get_username())
+        except draws.DrawRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("The draw for %(month)s was queued; its report appears in this list shortly.")
+                % {"month": month_label(month)},
+                messages.SUCCESS,
+            )
+        return redirect("admin:fund_draw_changelist")
+
+    @action(description=_("Re-derive the winner"), icon="replay", permissions=["view"], url_path="rederive")
+    def rederive(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # Reads only: re-runs the seeded tie-break from the report and compares.
+        draw = get_object_or_404(Draw.objects.select_related("winner"), pk=object_id)
+        derived = draws.rederive_winner(draw)
+        names = {row["member_id"]: row.get("username", "") for row in draw.report.get("rows", [])}
+        who = names.get(derived, str(_("no one"))) if derived is not None else str(_("no one"))
+        if derived == draw.winner_id:
+            self.message_user(
+                request,
+                _("Re-derived from the seed and the pool: %(who)s. This matches the recorded winner.") % {"who": who},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                _("Re-derived from the seed and the pool: %(who)s. This does NOT match the recorded winner.")
+                % {"who": who},
+                messages.ERROR,
+            )
+        return redirect("admin:fund_draw_change", draw.pk)

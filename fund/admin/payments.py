@@ -1,0 +1,319 @@
+"""Payments in the back office: the big list, recording a payment, and the verification actions.
+
+The list never counts the whole table (unfold's InfinitePaginator, no full result count) and
+reads each page with one joined query. State changes only through the actions, which call the
+payment services (fund.payments); the form shows the state fields read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from fund import payments as services
+from fund.admin.base import FundModelAdmin
+from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
+from fund.admin.display import moment, money, month_label
+from fund.admin.filters import JalaliMonthFilter
+from fund.admin.imports import PaymentImportExportMixin
+from fund.jalali import JalaliMonth
+from fund.models import Payment
+
+STATUS_LABELS = {
+    Payment.Status.PENDING: "warning",
+    Payment.Status.VERIFIED: "success",
+    Payment.Status.REJECTED: "danger",
+}
+SOURCE_LABELS = {Payment.Source.MEMBER: "info", Payment.Source.ADMIN: "primary", Payment.Source.IMPORT: "default"}
+
+
+class RecordPaymentForm(forms.ModelForm):
+    """The operator records a payment for any month up to the current one (DESIGN.md, rule 1).
+
+    The form only collects and parses; the rules are the payment service's. It is called while
+    the form validates, so that a refusal lands on the field it concerns and nothing is written.
+    """
+
+    class Meta:
+        model = Payment
+        fields = ("member", "month", "fee", "repayment", "bitpin_id")
+
+    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.fields["month"].initial = str(JalaliMonth.current())
+        self.fields["repayment"].required = False
+        self.fields["repayment"].help_text = _("Only for a member with an active loan.")
+        self.fields["bitpin_id"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = services.submit_payment(
+                member=cleaned["member"],
+                month=cleaned["month"],
+                fee=cleaned["fee"],
+                repayment=cleaned.get("repayment") or None,
+                bitpin_id=cleaned["bitpin_id"],
+                source=Payment.Source.ADMIN,
+                submitted_by=self.request.user if self.request else None,
+            )
+        except services.PaymentRefused as refused:
+            field = refused.field if refused.field in self.fields else None
+            self.add_error(field, refused.message)
+        return cleaned
+
+    def save(self, commit: bool = True) -> Payment:
+        # The service has saved the payment already, inside the admin's transaction.
+        self.save_m2m = lambda: None
+        return self.instance
+
+
+@admin.register(Payment)
+class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
+    add_form = RecordPaymentForm
+    list_display = (
+        "month_display",
+        "member_display",
+        "fee_display",
+        "repayment_display",
+        "total_display",
+        "bitpin_id",
+        "status_display",
+        "source_display",
+        "note_display",
+    )
+    list_filter = (JalaliMonthFilter, ("status", ChoicesDropdownFilter), ("source", ChoicesDropdownFilter))
+    search_fields = ("member__username", "member__first_name", "member__last_name", "=bitpin_id")
+    list_select_related = ("member",)
+    # Big table: no COUNT(*) over all payments, ever (3 queries a page).
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    list_disable_select_all = True
+    list_per_page = 50
+    ordering = ("-month", "-id")
+    autocomplete_fields = ("member",)
+    actions = ("verify_with_bitpin", "verify_by_hand", "reject")
+    actions_detail = ("verify_by_hand_detail", "reject_detail")
+    readonly_fields = (
+        "member",
+        "month_display",
+        "fee_display",
+        "repayment_display",
+        "total_display",
+        "loan",
+        "bitpin_id",
+        "status_display",
+        "source_display",
+        "submitted_by",
+        "created_display",
+        "verified_by",
+        "verified_display",
+        "note",
+        "attempts",
+        "last_error",
+        "next_attempt_display",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "member",
+                    "month_display",
+                    ("fee_display", "repayment_display", "total_display"),
+                    "loan",
+                    "bitpin_id",
+                )
+            },
+        ),
+        (
+            _("Verification"),
+            {
+                "fields": (
+                    "status_display",
+                    "source_display",
+                    ("submitted_by", "created_display"),
+                    ("verified_by", "verified_display"),
+                    "note",
+                    ("attempts", "next_attempt_display"),
+                    "last_error",
+                )
+            },
+        ),
+    )
+    add_fieldsets = ((None, {"fields": ("member", "month", "fee", "repayment", "bitpin_id")}),)
+
+    # --- forms: record a payment; an existing one is read-only ------------------------------------
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+            form_class = super().get_form(request, obj, change=change, **kwargs)
+
+            class WithRequest(form_class):  # the service needs to know who records the payment
+                def __init__(self, *args: Any, **inner: Any) -> None:
+                    super().__init__(*args, request=request, **inner)
+
+            return WithRequest
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple:
+        return self.readonly_fields if obj is not None else ()
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # every change goes through an action
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # a wrong payment is rejected, never deleted: the trail stays
+
+    def save_model(self, request: HttpRequest, obj: Payment, form: Any, change: bool) -> None:
+        pass  # saved by the payment service during validation (RecordPaymentForm.clean)
+
+    # --- list columns ----------------------------------------------------------------------------
+
+    @display(description=_("month"), ordering="month")
+    def month_display(self, obj: Payment) -> str:
+        return month_label(obj.month)
+
+    @display(description=_("member"), ordering="member__username", header=True)
+    def member_display(self, obj: Payment) -> tuple[str, str]:
+        return obj.member.get_full_name() or obj.member.username, obj.member.username
+
+    @display(description=_("fee (USDT)"), ordering="fee")
+    def fee_display(self, obj: Payment) -> Any:
+        return money(obj.fee)
+
+    @display(description=_("repayment (USDT)"), ordering="repayment")
+    def repayment_display(self, obj: Payment) -> Any:
+        return money(obj.repayment)
+
+    @display(description=_("total (USDT)"))
+    def total_display(self, obj: Payment) -> Any:
+        return money(obj.total)
+
+    @display(description=_("status"), ordering="status", label=STATUS_LABELS)
+    def status_display(self, obj: Payment) -> tuple[str, str]:
+        return obj.status, obj.get_status_display()
+
+    @display(description=_("source"), ordering="source", label=SOURCE_LABELS)
+    def source_display(self, obj: Payment) -> tuple[str, str]:
+        return obj.source, obj.get_source_display()
+
+    @display(description=_("verification note"))
+    def note_display(self, obj: Payment) -> str:
+        return Truncator(obj.note or obj.last_error).chars(60) or "—"
+
+    @display(description=_("submitted"))
+    def created_display(self, obj: Payment) -> Any:
+        return moment(obj.created_at)
+
+    @display(description=_("verified or rejected at"))
+    def verified_display(self, obj: Payment) -> Any:
+        return moment(obj.verified_at)
+
+    @display(description=_("next verification attempt"))
+    def next_attempt_display(self, obj: Payment) -> Any:
+        return moment(obj.next_attempt_at)
+
+    # --- actions on a selection ------------------------------------------------------------------
+
+    @action(description=_("Verify with Bitpin (queued)"), permissions=["operate"])
+    def verify_with_bitpin(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        selected = list(queryset.select_related("member"))
+        if not is_confirmed(request):
+            return render_confirmation(
+                request,
+                self,
+                title=_("Verify with Bitpin"),
+                question=_("Queue a Bitpin check for these payments? Only pending payments are checked."),
+                objects=selected,
+                bulk_action="verify_with_bitpin",
+                submit_label=_("Queue the checks"),
+            )
+        queued = services.requeue_verification(payment_ids=[p.pk for p in selected])
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d payment was queued for a Bitpin check.",
+                "%(count)d payments were queued for a Bitpin check.",
+                queued,
+            )
+            % {"count": queued},
+            messages.SUCCESS if queued else messages.WARNING,
+        )
+        return None
+
+    @action(description=_("Verify by hand, with a note"), permissions=["operate"])
+    def verify_by_hand(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        return self._decide(request, list(queryset.select_related("member")), verify=True, bulk_action="verify_by_hand")
+
+    @action(description=_("Reject, with a note"), permissions=["operate"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        return self._decide(request, list(queryset.select_related("member")), verify=False, bulk_action="reject")
+
+    # --- the same on one payment's page ------------------------------------------------------------
+
+    @action(description=_("Verify by hand"), icon="verified", permissions=["operate"], url_path="verify")
+    def verify_by_hand_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._decide_one(request, object_id, verify=True)
+
+    @action(description=_("Reject"), icon="block", permissions=["operate"], url_path="reject")
+    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._decide_one(request, object_id, verify=False)
+
+    def _decide_one(self, request: HttpRequest, object_id: str, *, verify: bool) -> HttpResponse:
+        payment = get_object_or_404(Payment.objects.select_related("member"), pk=object_id)
+        response = self._decide(request, [payment], verify=verify, bulk_action=None)
+        return response or redirect("admin:fund_payment_change", payment.pk)
+
+    def _decide(
+        self, request: HttpRequest, payments: list[Payment], *, verify: bool, bulk_action: str | None
+    ) -> HttpResponse | None:
+        """Verify or reject by hand: asks for the required note, then calls the service per payment."""
+        form = NoteForm(request.POST if is_confirmed(request) else None)
+        if not form.is_valid():
+            return render_confirmation(
+                request,
+                self,
+                title=_("Verify by hand") if verify else _("Reject payments"),
+                question=_("Mark these payments verified? Write why: the note is kept on each payment.")
+                if verify
+                else _("Reject these payments? Write why: the member sees the note."),
+                form=form,
+                objects=payments,
+                bulk_action=bulk_action,
+                submit_label=_("Verify") if verify else _("Reject"),
+                danger=not verify,
+            )
+        service = services.verify_by_hand if verify else services.reject_payment
+        done, refusals = 0, []
+        for payment in payments:
+            try:
+                service(payment=payment, by=request.user, note=form.cleaned_data["note"])
+                done += 1
+            except services.PaymentRefused as refused:
+                refusals.append(f"{payment}: {refused.message}")
+        if done:
+            text = (
+                ngettext("%(count)d payment verified.", "%(count)d payments verified.", done)
+                if verify
+                else ngettext("%(count)d payment rejected.", "%(count)d payments rejected.", done)
+            )
+            self.message_user(request, text % {"count": done}, messages.SUCCESS)
+        for refusal in refusals:
+            self.message_user(request, refusal, messages.ERROR)
+        return None
