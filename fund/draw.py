@@ -123,27 +123,30 @@ def build_report(month: JalaliMonth, factors: list[MemberFactors], fund_cash: De
                 candidates.append((scoring.sort_key(value), row))
         row["eligible"] = row["reason"] is None
         rows.append(row)
-    candidates.sort(key=lambda pair: pair[0], reverse=True)
-    rank, previous = 0, None
-    for position, (key, row) in enumerate(candidates, start=1):
-        # Competition ranking: members with equal scores share a rank (1, 1, 3, …).
-        if key != previous:
-            rank, previous = position, key
-        row["rank"] = rank
-    pool = sorted(row["member_id"] for _key, row in candidates if row["rank"] == 1)
+    _rank(candidates)
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["username"]))
     return {
         "month": str(month),
         "fund_cash": _money(fund_cash),
         "seed": None,
-        "pool": pool,
+        "pool": sorted(row["member_id"] for row in rows if row["rank"] == 1),
         "winner_id": None,
         "rows": rows,
     }
 
 
+def _rank(candidates: list[tuple[tuple[int, Decimal], dict[str, Any]]]) -> None:
+    """Competition ranking by score, best first: equal scores share a rank (1, 1, 3, …)."""
+    candidates.sort(key=lambda pair: pair[0], reverse=True)
+    rank, previous = 0, None
+    for position, (key, row) in enumerate(candidates, start=1):
+        if key != previous:
+            rank, previous = position, key
+        row["rank"] = rank
+
+
 def _ranking(month: JalaliMonth) -> dict[str, Any]:
-    """The report as the ledger stands now: seven queries, whatever the number of members."""
+    """The report as the ledger stands now: a fixed number of queries, whatever the number of members."""
     return build_report(month, ledger.draw_factors(month), ledger.fund_totals().cash)
 
 
