@@ -32,7 +32,7 @@ def _database_vendor() -> str:
 
 
 requires_postgres = pytest.mark.skipif(
-    "_database_vendor() != 'postgresql'",
+    _database_vendor() != "postgresql",
     reason="needs PostgreSQL's row locks across connections: run with DATABASE_URL=postgres://… (CI does)",
 )
 
