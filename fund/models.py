@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
+from fund.audit import AuditedHistory as HistoricalRecords
 from fund.jalali import JalaliMonthField
 from fund.money import AmountField
 

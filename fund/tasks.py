@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django_q.tasks import async_task
 
+from fund.audit import acting_as_job
 from fund.jalali import JalaliMonth
 
 # Dotted names: the schedules in migrations and the admin refer to these.
@@ -28,28 +29,33 @@ def queue(func: str, *args: object, group: str | None = None) -> None:
 def verify_payment(payment_id: int) -> str:
     from fund import payments
 
-    return payments.verify_with_bitpin(payment_id=payment_id)
+    with acting_as_job("verify payment"):
+        return payments.verify_with_bitpin(payment_id=payment_id)
 
 
 def sweep_pending_payments() -> int:
     from fund import payments
 
-    return payments.sweep_pending_payments()
+    with acting_as_job("retry pending verifications"):
+        return payments.sweep_pending_payments()
 
 
 def run_draw(month: str, triggered_by: str = "") -> str:
     from fund import draw
 
-    return draw.run_draw_job(month=JalaliMonth.parse(month), triggered_by=triggered_by)
+    with acting_as_job("run draw"):
+        return draw.run_draw_job(month=JalaliMonth.parse(month), triggered_by=triggered_by)
 
 
 def auto_draw() -> str:
     from fund import draw
 
-    return draw.run_automatic_draw()
+    with acting_as_job("automatic draw"):
+        return draw.run_automatic_draw()
 
 
 def send_reminders() -> int:
     from fund import reminders
 
-    return reminders.send_due_reminders()
+    with acting_as_job("send reminders"):
+        return reminders.send_due_reminders()
