@@ -170,6 +170,9 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
     actions_row = ("set_password_link",)
     actions_detail = ("set_password_link", "statement_page", "statement_download")
 
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
+        return self.inlines if obj is not None else ()  # a new member has no history yet
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return ledger.members_with_standing(JalaliMonth.current(), super().get_queryset(request))
 
