@@ -18,8 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fund import draw as draws
@@ -213,7 +213,7 @@ def pay(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request,
                 _("Your payment for %(month)s was received and is waiting for verification with Bitpin.")
-                % {"month": payment.month},
+                % {"month": payment.month.label(get_language())},
             )
             return redirect("member-home")
     return _render_page(request, payment_form=form)
@@ -250,7 +250,9 @@ def run_draw(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(refused))
     else:
         messages.success(
-            request, _("The draw for %(month)s was queued; its result appears here shortly.") % {"month": month}
+            request,
+            _("The draw for %(month)s was queued; its result appears here shortly.")
+            % {"month": month.label(get_language())},
         )
     return redirect("member-home")
 

@@ -439,7 +439,7 @@ def test_the_projection_is_labelled_and_shows_the_members_position(alice, member
 def test_the_projection_says_why_the_member_is_out(alice, member, history, now):
     history.pay(member, now - 1)
     html = page(alice)
-    assert "You are not in this draw: is not asking for a loan." in html
+    assert "You are out of this draw (reason: is not asking for a loan)." in html
 
 
 # --- bounded queries ----------------------------------------------------------------------------------
