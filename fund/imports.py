@@ -31,7 +31,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -40,6 +40,7 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Result
 
+from fund import ledger
 from fund.demo import monthly_minimum
 from fund.jalali import JalaliMonth, to_ascii_digits
 from fund.models import FundConfig, Loan, Payment, User
@@ -271,6 +272,27 @@ class HistoryResult(Result):
         self.preview_headers: list[str] = []
         self.preview_rows: list[tuple[int, list[str]]] = []
 
+    def problem_rows(self) -> list[dict[str, Any]]:
+        """Each bad row once, with every reason and its cells as written: what the preview lists."""
+        return [
+            {
+                "number": row.number,
+                "line": row.number + 1,
+                "reasons": [
+                    ("" if column == ROW else column, str(message))
+                    for column, messages in row.error_dict.items()
+                    for message in messages
+                ],
+                "cells": [cell_text(value) for value in row.values],
+            }
+            for row in self.invalid_rows
+        ]
+
+    @property
+    def more_rows(self) -> int:
+        """Good rows beyond the preview's first ones."""
+        return max(self.totals["new"] - len(self.preview_rows), 0)
+
 
 class HistoryResource(resources.ModelResource):
     """What the three kinds share: headers, the whole-file check, bulk writing, summary and preview."""
@@ -490,7 +512,7 @@ class MemberResource(HistoryResource):
 
     def summary(self, good: list[RowPlan]) -> list[str]:
         inactive = sum(1 for plan in good if not plan.values["active"])
-        return [_("%(count)d members to add (%(inactive)d inactive).") % {"count": len(good), "inactive": inactive}]
+        return [_("%(count)d members (%(inactive)d inactive).") % {"count": len(good), "inactive": inactive}]
 
 
 # --- loans ------------------------------------------------------------------------------------------
@@ -639,11 +661,11 @@ class LoanResource(HistoryResource):
 
     def summary(self, good: list[RowPlan]) -> list[str]:
         if not good:
-            return [_("No loans to add.")]
+            return [_("No loans.")]
         months = sorted(plan.values["month"] for plan in good)
         total = sum((plan.values["amount"] for plan in good), ZERO)
         return [
-            _("%(count)d loans to add, %(total)s USDT in all, granted %(first)s–%(last)s.")
+            _("%(count)d loans, %(total)s USDT in all, granted %(first)s–%(last)s.")
             % {"count": len(good), "total": format_usdt(total), "first": months[0], "last": months[-1]}
         ]
 
@@ -750,7 +772,8 @@ class PaymentResource(HistoryResource):
                 else:
                     self._tie(event, month, loans[member_id])
                     last_row = event
-            if last_row is not None:
+            # Once a repayment of this member is refused the final positions mean nothing.
+            if last_row is not None and all(plan.ok for _month, plan in member_events if isinstance(plan, RowPlan)):
                 self._check_one_loan_owed(last_row, loans[member_id])
 
     def _tie(self, plan: RowPlan, month: JalaliMonth, loans: list[KnownLoan]) -> None:
@@ -799,11 +822,13 @@ class PaymentResource(HistoryResource):
     def after_write(self) -> None:
         from fund.payments import recompute_loan_states
 
-        if self.repaying_members:
-            loans = []
-            for chunk in _chunks(sorted(self.repaying_members)):
-                loans += list(Loan.objects.filter(member_id__in=chunk).only("pk"))
-            recompute_loan_states(loans=loans)
+        if not self.repaying_members:
+            return
+        loans: list[Loan] = []
+        for chunk in _chunks(sorted(self.repaying_members)):
+            loans += list(Loan.objects.filter(member_id__in=chunk).only("pk"))
+        recompute_loan_states(loans=loans)
+        _date_provisional_settlements([loan.pk for loan in loans])
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         # History is what was verified: pending and rejected payments would come back as verified.
@@ -818,7 +843,7 @@ class PaymentResource(HistoryResource):
 
     def summary(self, good: list[RowPlan]) -> list[str]:
         if not good:
-            return [_("No payments to add.")]
+            return [_("No payments.")]
         months = sorted(plan.values["month"] for plan in good)
         fees = sum((plan.values["fee"] for plan in good), ZERO)
         repaid = [plan.values["repayment"] for plan in good if plan.values["repayment"] > ZERO]
@@ -829,6 +854,20 @@ class PaymentResource(HistoryResource):
             _("Membership fees %(fees)s USDT; %(repayments)d loan repayments, %(repaid)s USDT.")
             % {"fees": format_usdt(fees), "repayments": len(repaid), "repaid": format_usdt(sum(repaid, ZERO))},
         ]
+
+
+def _date_provisional_settlements(loan_ids: list[int]) -> None:
+    """Give the month to loans the loan import settled before their repayments were known.
+
+    recompute_loan_states changes only loans whose state changes; such a loan is already settled
+    but has no settled month yet. It is the month of its last verified repayment, as for any loan.
+    """
+    last = Payment.objects.filter(loan=OuterRef("pk"), status=Payment.Status.VERIFIED).order_by("-month")
+    for chunk in _chunks(loan_ids):
+        undated = Loan.objects.filter(pk__in=chunk, state=Loan.State.SETTLED, settled_month__isnull=True)
+        for loan in ledger.with_repaid(undated).annotate(last_month=Subquery(last.values("month")[:1])):
+            if loan.last_month and loan.repaid >= loan.amount:
+                Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
 
 
 RESOURCES: dict[str, type[HistoryResource]] = {
