@@ -112,10 +112,13 @@ def test_a_member_pays_sees_it_verified_changes_the_request_and_reads_the_draw_o
 
 
 @pytest.mark.parametrize("language", ["fa", "en"])
-def test_desktop_page_and_printable_statement(language, fund, new_page, log_in, screenshot):
+def test_desktop_page_ranking_and_printable_statement(language, fund, new_page, log_in, screenshot):
+    User.objects.filter(pk=fund["alice"].pk).update(loan_request_amount=Decimal("40"))
     page = new_page(**DESKTOP, language=language)
     log_in(page, "alice", "alice-pass-1404")
     assert page.locator("#payment-form").is_visible()
+    assert page.locator("#projection tr.mine.winner").count() == 1  # Alice would win if the draw ran now
+    assert ("۱" if language == "fa" else "1") in page.locator("#my-position").inner_text()
     screenshot(page, f"member-{language}-desktop")
     screenshot(page, f"member-{language}-desktop-top", full_page=False)
     screenshot(page, f"ranking-{language}-desktop", selector="#projection")
