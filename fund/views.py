@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -270,7 +269,6 @@ def statement_context(member: User, *, csv_url: str, back_url: str = "") -> dict
         "totals": statement.statement_totals(rows),
         "csv_url": csv_url,
         "back_url": back_url,
-        "now": timezone.now(),
     }
 
 

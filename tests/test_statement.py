@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from fund.jalali import JalaliMonth
+from fund.jalali import JalaliMonth, jalali_date
 from fund.models import Loan, Payment
 from fund.statement import statement_csv, statement_rows, statement_totals
 
@@ -138,3 +139,10 @@ def test_the_statement_needs_a_login_and_a_member(client, outsider):
     response = client.get(reverse("member-statement-csv"))
     assert response["Content-Type"].startswith("text/html")
     assert b'id="not-member"' in response.content
+
+
+def test_the_printable_statement_says_when_it_was_printed(client, story):
+    client.force_login(story)
+    client.cookies["django_language"] = "en"
+    html = client.get(reverse("member-statement")).content.decode()
+    assert f"printed {jalali_date(timezone.now(), with_time=False)}" in html

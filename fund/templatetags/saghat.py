@@ -7,6 +7,7 @@ and Persian digits whenever Persian is the active language.
     {{ payment.month|jmonth_short }} 1404/09       ۱۴۰۴/۰۹
     {{ payment.created_at|jdate }}  1404/09/03 14:05 (Tehran time)
     {{ payment.created_at|jday }}   1404/09/03
+    {% jnow %}                      the current moment, like jdate
     {{ count|digits }}              any value with Persian digits in Persian
 """
 
@@ -17,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import template
+from django.utils import timezone
 from django.utils.translation import get_language, gettext
 
 from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
@@ -103,6 +105,12 @@ def _moment(value: Any) -> dt.datetime | dt.date | None:
 def jdate(value: Any) -> str:
     """A moment in the Jalali calendar, Tehran time, with hours and minutes."""
     return localize_digits(jalali_date(_moment(value)))
+
+
+@register.simple_tag
+def jnow() -> str:
+    """Now, in the Jalali calendar and Tehran time: {% jnow %}."""
+    return jdate(timezone.now())
 
 
 @register.filter
