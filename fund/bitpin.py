@@ -113,7 +113,7 @@ def _request(client: httpx.Client, bitpin_id: str) -> httpx.Response | None:
         response = client.get(path)
     except httpx.TimeoutException:
         raise _TryLater(_("Bitpin did not answer in time.")) from None
-    except httpx.TransportError as error:
+    except httpx.RequestError as error:  # connection refused or reset, protocol or decoding errors
         raise _TryLater(_("Could not reach Bitpin: %(error)s") % {"error": type(error).__name__}) from None
     if response.status_code == 404:
         return None

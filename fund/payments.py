@@ -110,7 +110,7 @@ def submit_payment(
     _check_month(month, source)
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
-        member = _lock_member(member)
+        member = _lock_member(member, history=source == Payment.Source.IMPORT)
         _check_not_paid(member, month, source)
         _check_fee(fee)
         loan = _check_repayment(member, month, repayment)
@@ -174,9 +174,10 @@ def _check_month(month: JalaliMonth, source: str) -> None:
         raise PaymentRefused(message % {"current": current, "month": month}, "month")
 
 
-def _lock_member(member: User) -> User:
+def _lock_member(member: User, history: bool = False) -> User:
+    """The member's row, locked; refused unless an active member (history may name one who has left)."""
     locked = User.objects.select_for_update().filter(pk=member.pk).first()
-    if locked is None or not locked.is_fund_member:
+    if locked is None or not (locked.is_member if history else locked.is_fund_member):
         name = locked.username if locked else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
     return locked

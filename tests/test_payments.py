@@ -460,3 +460,10 @@ def test_recompute_refuses_a_member_owing_on_two_loans(history):
     assert caught.value.message == "alice would have more than one loan not yet repaid (granted 1402/01, 1403/01)."
     newer.refresh_from_db()
     assert newer.state == Loan.State.SETTLED
+
+
+def test_history_may_be_imported_for_a_member_who_has_left(config, member):
+    member.is_active = False
+    member.save()
+    payment = pay(member, month=JalaliMonth(1403, 2), bitpin_id="", source=Payment.Source.IMPORT)
+    assert payment.status == Payment.Status.VERIFIED
