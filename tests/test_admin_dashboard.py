@@ -49,7 +49,8 @@ def fund(history, member, other_member, config):
 
 
 def figure(page: str, name: str) -> str:
-    return re.search(rf'id="figure-{name}"[^>]*>(.*?)</p>', page, flags=re.S).group(1).strip()
+    inner = re.search(rf'id="figure-{name}"[^>]*>(.*?)</p>', page, flags=re.S).group(1)
+    return re.sub(r"<[^>]+>", "", inner).strip()
 
 
 def test_the_dashboard_shows_this_months_figures(web, fund):

@@ -44,8 +44,8 @@ def fund(history, member, other_member):
 
 
 def row_of(page: str, name: str) -> str:
-    """The list row of the member whose full name is ``name`` (unfold shows it in <strong>)."""
-    return next(row for row in page.split('<tr class="data-row')[1:] if f">{name}</strong>" in row)
+    """The list row of the member whose full name is ``name`` (shown in bold above the username)."""
+    return next(row for row in page.split('<tr class="data-row')[1:] if f">{name}</span>" in row)
 
 
 def test_the_list_shows_each_members_standing(web, fund):

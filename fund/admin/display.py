@@ -10,8 +10,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from unfold.utils import display_for_label
 
 from fund.jalali import JalaliMonth
 from fund.templatetags.saghat import digits, jdate, jmonth, usdt
@@ -37,3 +39,28 @@ def moment(value: dt.datetime | dt.date | None) -> SafeString | str:
 
 def number(value: Any) -> str:
     return digits(value)
+
+
+def badge(value: str, text: str, colors: dict[str, str]) -> SafeString:
+    """unfold's coloured label, as a list cell and as a read-only field alike."""
+    return display_for_label((value, text), "—", colors)
+
+
+def loan_link(loan: Any) -> SafeString | str:
+    """A link to a loan's page, named by its month and amount in the active language."""
+    if loan is None:
+        return "—"
+    url = reverse("admin:fund_loan_change", args=(loan.pk,))
+    return format_html(
+        '<a href="{}" class="text-primary-600">{} · {} USDT</a>', url, month_label(loan.month), money(loan.amount)
+    )
+
+
+def person(user: Any) -> SafeString:
+    """A member's name with their username under it, kept on one line each (lists stay compact)."""
+    return format_html(
+        '<div class="whitespace-nowrap"><span class="font-semibold text-important">{}</span>'
+        '<div class="text-subtle">{}</div></div>',
+        user.get_full_name() or user.username,
+        user.username,
+    )

@@ -16,9 +16,11 @@ from unfold.decorators import action, display
 from fund import draw as draws
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
-from fund.admin.display import moment, money, month_label
+from fund.admin.display import badge, loan_link, moment, money, month_label
 from fund.jalali import JalaliMonth
 from fund.models import Draw
+
+OUTCOME_LABELS = {"won": "success", "none": "default"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def winner_label(report: dict[str, Any]) -> str:
 @admin.register(Draw)
 class DrawAdmin(FundModelAdmin):
     list_display = ("month_display", "outcome_display", "amount_display", "cash_display", "run_display", "triggered_by")
-    list_select_related = ("winner",)
+    list_select_related = ("winner", "loan")
     search_fields = ("winner__username", "winner__first_name", "winner__last_name")
     ordering = ("-month",)
     list_per_page = 50
@@ -75,19 +77,17 @@ class DrawAdmin(FundModelAdmin):
         "month_display",
         "outcome_display",
         ("amount_display", "cash_display"),
-        "loan",
+        "loan_display",
         ("run_display", "triggered_by"),
-        "seed",
     )
     readonly_fields = (
         "month_display",
         "outcome_display",
         "amount_display",
         "cash_display",
-        "loan",
+        "loan_display",
         "run_display",
         "triggered_by",
-        "seed",
     )
     change_form_after_template = "admin/fund/draw/report.html"
     actions_list = ("run_monthly_draw",)
@@ -121,11 +121,15 @@ class DrawAdmin(FundModelAdmin):
     def month_display(self, obj: Draw) -> str:
         return month_label(obj.month)
 
-    @display(description=_("outcome"), label={"won": "success", "none": "default"})
-    def outcome_display(self, obj: Draw) -> tuple[str, str]:
+    @display(description=_("outcome"))
+    def outcome_display(self, obj: Draw) -> Any:
         if obj.winner_id is None:
-            return "none", str(_("no one qualified"))
-        return "won", obj.winner.get_full_name() or obj.winner.username
+            return badge("none", str(_("no one qualified")), OUTCOME_LABELS)
+        return badge("won", obj.winner.get_full_name() or obj.winner.username, OUTCOME_LABELS)
+
+    @display(description=_("loan"))
+    def loan_display(self, obj: Draw) -> Any:
+        return loan_link(obj.loan)
 
     @display(description=_("loan amount (USDT)"), ordering="amount")
     def amount_display(self, obj: Draw) -> Any:

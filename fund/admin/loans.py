@@ -18,7 +18,7 @@ from unfold.decorators import display
 
 from fund import ledger
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.display import money, month_label
+from fund.admin.display import badge, money, month_label, person
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import LoanImportExportMixin
 from fund.models import Loan, Payment
@@ -90,9 +90,9 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    @display(description=_("member"), ordering="member__username", header=True)
-    def member_display(self, obj: Loan) -> tuple[str, str]:
-        return obj.member.get_full_name() or obj.member.username, obj.member.username
+    @display(description=_("member"), ordering="member__username")
+    def member_display(self, obj: Loan) -> Any:
+        return person(obj.member)
 
     @display(description=_("month granted"), ordering="month")
     def month_display(self, obj: Loan) -> str:
@@ -114,9 +114,9 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
     def minimum_display(self, obj: Loan) -> Any:
         return money(obj.monthly_minimum)
 
-    @display(description=_("state"), ordering="state", label=STATE_LABELS)
-    def state_display(self, obj: Loan) -> tuple[str, str]:
-        return obj.state, obj.get_state_display()
+    @display(description=_("state"), ordering="state")
+    def state_display(self, obj: Loan) -> Any:
+        return badge(obj.state, obj.get_state_display(), STATE_LABELS)
 
     @display(description=_("month settled"))
     def settled_display(self, obj: Loan) -> str:

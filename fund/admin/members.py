@@ -25,7 +25,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from fund import ledger, statement
 from fund import payments as payment_services
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.display import money, month_label
+from fund.admin.display import badge, money, month_label, person
 from fund.admin.filters import HasActiveLoanFilter, PaidThisMonthFilter
 from fund.admin.imports import MemberImportExportMixin
 from fund.admin.payments import STATUS_LABELS
@@ -94,9 +94,9 @@ class MemberPaymentInline(ReadOnlyInlineMixin, TabularInline):
     def repayment_display(self, obj: Payment) -> Any:
         return money(obj.repayment)
 
-    @display(description=_("status"), label=STATUS_LABELS)
-    def status_display(self, obj: Payment) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description=_("status"))
+    def status_display(self, obj: Payment) -> Any:
+        return badge(obj.status, obj.get_status_display(), STATUS_LABELS)
 
 
 class MemberLoanInline(ReadOnlyInlineMixin, TabularInline):
@@ -178,9 +178,9 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
 
     # --- list columns ------------------------------------------------------------------------
 
-    @display(description=_("member"), ordering="username", header=True)
-    def member_display(self, obj: User) -> tuple[str, str]:
-        return obj.get_full_name() or obj.username, obj.username
+    @display(description=_("member"), ordering="username")
+    def member_display(self, obj: User) -> Any:
+        return person(obj)
 
     @display(description=_("balance (USDT)"), ordering="balance")
     def balance_display(self, obj: User) -> Any:

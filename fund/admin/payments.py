@@ -24,7 +24,7 @@ from unfold.paginator import InfinitePaginator
 from fund import payments as services
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
-from fund.admin.display import moment, money, month_label
+from fund.admin.display import badge, loan_link, moment, money, month_label, person
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import PaymentImportExportMixin
 from fund.jalali import JalaliMonth
@@ -114,7 +114,7 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
         "fee_display",
         "repayment_display",
         "total_display",
-        "loan",
+        "loan_display",
         "bitpin_id",
         "status_display",
         "source_display",
@@ -135,7 +135,7 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
                     "member",
                     "month_display",
                     ("fee_display", "repayment_display", "total_display"),
-                    "loan",
+                    "loan_display",
                     "bitpin_id",
                 )
             },
@@ -189,9 +189,9 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
     def month_display(self, obj: Payment) -> str:
         return month_label(obj.month)
 
-    @display(description=_("member"), ordering="member__username", header=True)
-    def member_display(self, obj: Payment) -> tuple[str, str]:
-        return obj.member.get_full_name() or obj.member.username, obj.member.username
+    @display(description=_("member"), ordering="member__username")
+    def member_display(self, obj: Payment) -> Any:
+        return person(obj.member)
 
     @display(description=_("fee (USDT)"), ordering="fee")
     def fee_display(self, obj: Payment) -> Any:
@@ -205,13 +205,17 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
     def total_display(self, obj: Payment) -> Any:
         return money(obj.total)
 
-    @display(description=_("status"), ordering="status", label=STATUS_LABELS)
-    def status_display(self, obj: Payment) -> tuple[str, str]:
-        return obj.status, obj.get_status_display()
+    @display(description=_("status"), ordering="status")
+    def status_display(self, obj: Payment) -> Any:
+        return badge(obj.status, obj.get_status_display(), STATUS_LABELS)
 
-    @display(description=_("source"), ordering="source", label=SOURCE_LABELS)
-    def source_display(self, obj: Payment) -> tuple[str, str]:
-        return obj.source, obj.get_source_display()
+    @display(description=_("source"), ordering="source")
+    def source_display(self, obj: Payment) -> Any:
+        return badge(obj.source, obj.get_source_display(), SOURCE_LABELS)
+
+    @display(description=_("loan"))
+    def loan_display(self, obj: Payment) -> Any:
+        return loan_link(obj.loan)
 
     @display(description=_("verification note"))
     def note_display(self, obj: Payment) -> str:
