@@ -31,9 +31,10 @@ class PaymentForm(forms.Form):
     )
 
     def __init__(self, *args: Any, has_loan: bool, **kwargs: Any) -> None:
+        """``has_loan``: this month's payment repays a loan (see fund.payments.repayment_due)."""
         super().__init__(*args, **kwargs)
         if not has_loan:
-            # Without an active loan no repayment may be given (DESIGN.md, "Payment", rule 4).
+            # Nothing to repay this month: no repayment may be given (DESIGN.md, "Payment", rule 4).
             del self.fields["repayment"]
 
     def repayment_amount(self) -> Decimal:
