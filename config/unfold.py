@@ -1,4 +1,8 @@
-"""django-unfold's configuration: the admin's look, sidebar and dashboard callback."""
+"""django-unfold's configuration: the admin's look, sidebar and dashboard callback.
+
+Every page of the sidebar is readable by operators and inspectors alike (fund.admin.roles); what
+each may change is decided by the admin classes, so no item needs a permission callback.
+"""
 
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +31,7 @@ UNFOLD = {
                         "title": _("Payments"),
                         "icon": "payments",
                         "link": reverse_lazy("admin:fund_payment_changelist"),
+                        "badge": "fund.admin.dashboard.pending_payments_badge",
                     },
                     {
                         "title": _("Loans"),
@@ -38,6 +43,11 @@ UNFOLD = {
                         "title": _("Fund configuration"),
                         "icon": "settings",
                         "link": reverse_lazy("admin:fund_fundconfig_changelist"),
+                    },
+                    {
+                        "title": _("Roles (groups)"),
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:auth_group_changelist"),
                     },
                 ],
             },

@@ -104,3 +104,9 @@ def _links() -> dict[str, str]:
         "draws": reverse("admin:fund_draw_changelist"),
         "run_draw": reverse("admin:fund_draw_run_monthly_draw"),
     }
+
+
+def pending_payments_badge(request: HttpRequest) -> str:
+    """The sidebar's count of payments waiting for verification ("" when none)."""
+    count = Payment.objects.filter(status=Payment.Status.PENDING).count()
+    return str(count) if count else ""
