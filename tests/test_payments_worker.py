@@ -65,3 +65,20 @@ def test_the_scheduled_sweep_retries_a_failed_check_in_the_worker(config, member
         },
     )
     qcluster_worker.wait_for(lambda: status_of(payment).status == Payment.Status.VERIFIED, timeout=90)
+
+
+def test_a_check_cut_short_by_a_crashed_worker_leaves_the_payment_pending_and_retryable(
+    config, member, fake_bitpin, qcluster_worker
+):
+    # The first answer would come after the client's timeout anyway: the first check can never verify.
+    fake_bitpin.sequence(
+        "bp-4", [{"kind": "completed", "amount": "20", "delay": 2}, {"kind": "completed", "amount": "20"}]
+    )
+    payment = submit(member, "bp-4")
+    qcluster_worker.wait_for(lambda: fake_bitpin.requests_for("bp-4"))
+    qcluster_worker.kill()  # SIGKILL while the worker waits for Bitpin's answer
+    assert status_of(payment).status == Payment.Status.PENDING  # nothing half-written
+    qcluster_worker.start()
+    requeue_verification(payment_ids=[payment.pk])
+    qcluster_worker.wait_for(lambda: status_of(payment).status == Payment.Status.VERIFIED)
+    assert Payment.objects.filter(member=member).count() == 1
