@@ -249,3 +249,26 @@ def test_a_payments_life_is_in_its_history_with_who_did_what(
     ]
     page = web.get(reverse("admin:fund_payment_history", args=(payment.pk,))).content.decode()
     assert "Seen" in page and "operator" in page
+
+
+def test_a_decided_payment_offers_no_verify_or_reject_button(web, history, member):
+    verified = history.pay(member, THIS_MONTH, bitpin_id="bp-done")
+    page = web.get(reverse("admin:fund_payment_change", args=(verified.pk,))).content.decode()
+
+    assert reverse("admin:fund_payment_reject_detail", args=(verified.pk,)) not in page
+    assert (
+        web.post(
+            reverse("admin:fund_payment_reject_detail", args=(verified.pk,)), {"confirmed": "yes", "note": "x"}
+        ).status_code
+        == 403
+    )
+    verified.refresh_from_db()
+    assert verified.status == Payment.Status.VERIFIED
+
+
+def test_the_history_shows_jalali_moments_and_names_the_system_for_imports(web, history, member):
+    imported = history.pay(member, THIS_MONTH, bitpin_id="bp-imported")
+    page = web.get(reverse("admin:fund_payment_history", args=(imported.pk,))).content.decode()
+
+    assert "1404/09/10" in page
+    assert "the system (a job or an import)" in page

@@ -63,6 +63,7 @@ class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
 
     list_filter_submit = True
     warn_unsaved_form = True
+    object_history_list_template = "admin/fund/history_list.html"
 
     def revert_disabled(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return True
@@ -81,7 +82,8 @@ class ReadOnlyInlineMixin:
 
     extra = 0
     can_delete = False
-    show_change_link = True
+    show_change_link = False
+    show_title = False  # each row links to its page from its first column instead
     per_page = 10
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:

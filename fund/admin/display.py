@@ -64,3 +64,10 @@ def person(user: Any) -> SafeString:
         user.get_full_name() or user.username,
         user.username,
     )
+
+
+def change_link(obj: Any, text: str) -> SafeString:
+    """``text`` linking to ``obj``'s page in the admin."""
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=(obj.pk,))
+    return format_html('<a href="{}" class="text-primary-600">{}</a>', url, text)

@@ -18,7 +18,7 @@ from unfold.decorators import display
 
 from fund import ledger
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.display import badge, money, month_label, person
+from fund.admin.display import badge, change_link, money, month_label, person
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import LoanImportExportMixin
 from fund.models import Loan, Payment
@@ -36,8 +36,8 @@ class RepaymentInline(ReadOnlyInlineMixin, TabularInline):
     ordering = ("-month", "-id")
 
     @display(description=_("month"))
-    def month_display(self, obj: Payment) -> str:
-        return month_label(obj.month)
+    def month_display(self, obj: Payment) -> Any:
+        return change_link(obj, month_label(obj.month))
 
     @display(description=_("loan repayment (USDT)"))
     def repayment_display(self, obj: Payment) -> Any:

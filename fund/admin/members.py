@@ -21,11 +21,12 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from fund import ledger, statement
 from fund import payments as payment_services
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.display import badge, money, month_label, person
+from fund.admin.display import badge, change_link, money, month_label, person
 from fund.admin.filters import HasActiveLoanFilter, PaidThisMonthFilter
 from fund.admin.imports import MemberImportExportMixin
 from fund.admin.payments import STATUS_LABELS
@@ -83,8 +84,8 @@ class MemberPaymentInline(ReadOnlyInlineMixin, TabularInline):
     ordering = ("-month", "-id")
 
     @display(description=_("month"))
-    def month_display(self, obj: Payment) -> str:
-        return month_label(obj.month)
+    def month_display(self, obj: Payment) -> Any:
+        return change_link(obj, month_label(obj.month))
 
     @display(description=_("membership fee (USDT)"))
     def fee_display(self, obj: Payment) -> Any:
@@ -110,8 +111,8 @@ class MemberLoanInline(ReadOnlyInlineMixin, TabularInline):
         return ledger.with_repaid(super().get_queryset(request))
 
     @display(description=_("month granted"))
-    def month_display(self, obj: Loan) -> str:
-        return month_label(obj.month)
+    def month_display(self, obj: Loan) -> Any:
+        return change_link(obj, month_label(obj.month))
 
     @display(description=_("amount (USDT)"))
     def amount_display(self, obj: Loan) -> Any:
@@ -166,9 +167,14 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
             },
         ),
     )
-    filter_horizontal = ("groups",)
     actions_row = ("set_password_link",)
     actions_detail = ("set_password_link", "statement_page", "statement_download")
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "groups":
+            # A handful of roles: ticks read better than a two-list selector.
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return self.inlines if obj is not None else ()  # a new member has no history yet
@@ -202,14 +208,16 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
     def standing_display(self, obj: User) -> Any:
         if obj.pk is None:
             return "—"
+        if obj.active_loan_remaining is None:
+            loan = _("no active loan")
+        else:
+            loan = format_html("{} {} USDT", _("active loan remaining"), money(obj.active_loan_remaining))
         return format_html(
-            "{} {} USDT · {} {} USDT · {} {}",
+            "{} {} USDT · {} · {}",
             _("Balance"),
             money(obj.balance),
-            _("active loan remaining"),
-            money(obj.active_loan_remaining) if obj.active_loan_remaining is not None else "—",
-            _("paid this month:"),
-            _("yes") if obj.paid_this_month else _("no"),
+            loan,
+            _("paid this month") if obj.paid_this_month else _("not paid this month"),
         )
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

@@ -271,11 +271,17 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
 
     # --- the same on one payment's page ------------------------------------------------------------
 
-    @action(description=_("Verify by hand"), icon="verified", permissions=["operate"], url_path="verify")
+    def has_decide_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """The page's verify and reject buttons: for operators, on a payment still pending."""
+        if not self.has_operate_permission(request):
+            return False
+        return object_id is None or Payment.objects.filter(pk=object_id, status=Payment.Status.PENDING).exists()
+
+    @action(description=_("Verify by hand"), icon="verified", permissions=["decide"], url_path="verify")
     def verify_by_hand_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._decide_one(request, object_id, verify=True)
 
-    @action(description=_("Reject"), icon="block", permissions=["operate"], url_path="reject")
+    @action(description=_("Reject"), icon="block", permissions=["decide"], url_path="reject")
     def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._decide_one(request, object_id, verify=False)
 
