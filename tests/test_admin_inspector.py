@@ -230,3 +230,12 @@ def test_nobody_can_revert_a_row_from_its_history(as_inspector, client, operator
     client.force_login(operator)
     assert client.post(url, {}).status_code == 403
     assert Payment.objects.get(pk=payment.pk).note == "later note"
+
+
+def test_the_inspector_exports_but_never_imports(as_inspector, fund):
+    before = snapshot()
+    for model in ("user", "payment", "loan"):
+        assert as_inspector.get(reverse(f"admin:fund_{model}_export")).status_code == 200, model
+        assert as_inspector.get(reverse(f"admin:fund_{model}_import")).status_code == 403, model
+        assert as_inspector.post(reverse(f"admin:fund_{model}_process_import")).status_code == 403, model
+    assert snapshot() == before
