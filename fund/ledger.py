@@ -12,15 +12,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
-from fund.money import ZERO, quantize
+from fund.money import ZERO, AmountField, quantize
 
 VERIFIED = Payment.Status.VERIFIED
-_MONEY = DecimalField(max_digits=20, decimal_places=8)
+# Sums and subqueries of money come back through AmountField, which rounds them to 8 places.
+_MONEY = AmountField()
+
+
+def _money(expression: object) -> ExpressionWrapper:
+    """Arithmetic on money columns, read back through AmountField (and so rounded to 8 places)."""
+    return ExpressionWrapper(expression, output_field=_MONEY)
 
 
 def _sum(expression: str | F, **filters: Q) -> Coalesce:
@@ -95,7 +101,9 @@ def members_with_standing(month: JalaliMonth, members: QuerySet[User] | None = N
         .values("total")
     )
     active_remaining = active.annotate(
-        remaining=F("amount") - Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+        remaining=_money(
+            F("amount") - Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+        )
     ).values("remaining")[:1]
     return with_balance(members).annotate(
         month_status=Subquery(this_month.values("status")[:1]),
@@ -137,7 +145,7 @@ def with_repaid(loans: QuerySet[Loan]) -> QuerySet[Loan]:
     )
     return loans.annotate(
         repaid=Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY),
-    ).annotate(remaining=F("amount") - F("repaid"))
+    ).annotate(remaining=_money(F("amount") - F("repaid")))
 
 
 def loan_repaid(loan: Loan, include_pending: bool = False) -> Decimal:
@@ -243,7 +251,9 @@ def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> l
     """
     payments = Payment.objects.filter(status=VERIFIED, month__lte=month)
     loans = Loan.objects.filter(month__lt=month)
-    last_payment = payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=F("fee") + F("repayment"))
+    last_payment = (
+        payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=_money(F("fee") + F("repayment")))
+    )
     last_loan = loans.filter(member=OuterRef("pk")).order_by("-month")
     queryset = (
         User.objects.members()

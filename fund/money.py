@@ -128,5 +128,10 @@ class AmountField(models.DecimalField):
         kwargs.setdefault("decimal_places", DECIMAL_PLACES)
         super().__init__(*args, **kwargs)
 
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
+        # SQLite computes sums of decimal columns in floating point and Django converts the
+        # result without rounding (0.00999999999999091); money leaves the database quantized.
+        return None if value is None else quantize(Decimal(value))
+
     def formfield(self, **kwargs: Any) -> forms.Field:
         return models.Field.formfield(self, **{"form_class": AmountFormField, **kwargs})

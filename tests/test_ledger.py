@@ -125,3 +125,15 @@ def test_the_ledger_uses_the_same_number_of_queries_for_5_and_200_members(histor
         ledger.fund_totals()
     with django_assert_num_queries(1):
         list(ledger.members_with_standing(M))
+
+
+def test_money_sums_are_exact_on_every_database(history):
+    # SQLite adds decimals in floating point: 100 − 3 × 33.33 would read 0.0100000000000051.
+    alice = history.member("alice")
+    loan = history.loan(alice, "1404/01", 100)
+    for month in ["1404/02", "1404/03", "1404/04"]:
+        history.pay(alice, month, "0.1", "33.33", loan=loan)
+    loan = ledger.with_repaid(ledger.Loan.objects.filter(pk=loan.pk)).get()
+    assert (loan.repaid, loan.remaining) == (Decimal("99.99"), Decimal("0.01"))
+    assert ledger.balance_of(alice) == Decimal("0.3")
+    assert ledger.fund_totals().cash == Decimal("0.3") - Decimal("0.01")
