@@ -409,11 +409,15 @@ class HistoryResource(resources.ModelResource):
     def summary(self, good: list[RowPlan]) -> list[str]:
         return []
 
+    def columns(self) -> list[tuple[str, Field]]:
+        """The file's columns in their order (the same for import, export and the preview)."""
+        return [(name, self.fields[name]) for name in self._meta.fields]
+
     def preview_headers(self) -> list[str]:
-        return [field_.column_name for field_ in self.get_import_fields()]
+        return [field_.column_name for _name, field_ in self.columns()]
 
     def preview_row(self, values: dict[str, Any]) -> list[str]:
-        return [field_.widget.render(values.get(name)) for name, field_ in self.fields.items()]
+        return [field_.widget.render(values.get(name)) for name, field_ in self.columns()]
 
     def imported_note(self) -> str:
         return _("imported from %(file)s") % {"file": self.file_name} if self.file_name else _("imported")

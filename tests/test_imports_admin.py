@@ -64,7 +64,12 @@ def test_operator_imports_each_sample_by_preview_then_confirm(staff, extension):
         ("reza", True),
         ("sara", True),
     ]
-    import_through_admin(staff, "loans", f"loans.{extension}")
+    page = preview(staff, "loans", f"loans.{extension}")
+    assert page.context["result"].preview_rows == [
+        (1, ["reza", "1402/03", "240.00"]),
+        (2, ["sara", "1402/06", "100.00"]),
+    ]
+    confirm(staff, "loans", page)
     assert sorted(Loan.objects.values_list("member__username", "month", "amount")) == [
         ("reza", JalaliMonth(1402, 3), 240),
         ("sara", JalaliMonth(1402, 6), 100),
@@ -72,6 +77,10 @@ def test_operator_imports_each_sample_by_preview_then_confirm(staff, extension):
 
     page = preview(staff, "payments", f"payments.{extension}")
     assert "30 payments from 3 members, 1402/01–1402/12." in page.content.decode()
+    result = page.context["result"]
+    assert result.preview_headers[:5] == ["member", "month", "fee", "repayment", "bitpin_id"]
+    assert (1, ["reza", "1402/01", "25.00", "0.00", "bp-reza-1", ""]) in result.preview_rows
+    assert (10, ["reza", "1402/04", "25.00", "20.00", "bp-reza-4", "1402/03"]) in result.preview_rows
     assert not Payment.objects.exists()
     done = confirm(staff, "payments", page)
     assert done.status_code == 302
