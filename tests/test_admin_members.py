@@ -53,6 +53,7 @@ def test_the_list_shows_each_members_standing(web, fund):
 
     alice = row_of(page, "Alice")
     assert "60.00" in alice and "50.00" in alice and 'title="True"' in alice
+    assert reverse("admin:fund_user_set_password_link", args=(fund.member_id,)) in page  # the row action
     bob = row_of(page, "Bob")
     assert "90.00" in bob and "80.00" in bob
     assert re.search(r'title="False">\s*<span[^>]*>\s*close_small', bob)

@@ -1,3 +1,8 @@
 """The back office (django-unfold): one module per part of the fund; importing registers them."""
 
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
 from fund.admin import config, draws, groups, jobs, loans, members, payments  # noqa: F401
+
+admin.site.index_title = _("Dashboard")

@@ -69,8 +69,7 @@ def test_the_operator_reads_the_dashboard_runs_the_draw_and_reads_its_report(
     assert paid == "3 of 3" if language == "en" else paid.count("۳") == 2
     assert page.locator("#figure-pending").inner_text().strip() == digits("1", language)
     assert page.locator("#projected-ranking table tbody tr").count() == 3
-    if language == "fa":
-        screenshot(page, "admin-dashboard-fa-desktop")
+    screenshot(page, f"admin-dashboard-{language}-desktop")
 
     page.click("a[href='/admin/fund/draw/run-monthly-draw/']")
     assert page.locator("#confirm-form").count() == 1  # the link only asks
@@ -93,8 +92,7 @@ def test_the_operator_reads_the_dashboard_runs_the_draw_and_reads_its_report(
     rows = page.locator("#report-table tbody tr")
     assert rows.count() == 3
     assert winner.get_full_name() in page.locator("#report-table tr.winner").inner_text()
-    if language == "fa":
-        screenshot(page, "admin-draw-report-fa-desktop")
+    screenshot(page, f"admin-draw-report-{language}-desktop")
 
 
 def test_the_persian_pages_fit_a_phone_and_a_desktop(fund, new_page, log_in, screenshot):
