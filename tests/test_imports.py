@@ -100,13 +100,14 @@ def snapshot() -> dict[str, list[tuple]]:
 # --- the samples --------------------------------------------------------------------------------------
 
 
-def test_command_imports_each_sample_and_the_database_holds_them(db, operator, capsys):
+@pytest.mark.parametrize("extension", ["csv", "xlsx"])
+def test_command_imports_each_sample_and_the_database_holds_them(db, operator, capsys, extension):
     for kind in KINDS:
-        call_command("import_history", kind, str(SAMPLES / f"{kind}.csv"))
+        call_command("import_history", kind, str(SAMPLES / f"{kind}.{extension}"))
     out = capsys.readouterr().out
-    assert "Imported 3 members from members.csv." in out
-    assert "Imported 2 loans from loans.csv." in out
-    assert "Imported 30 payments from payments.csv." in out
+    assert f"Imported 3 members from members.{extension}." in out
+    assert f"Imported 2 loans from loans.{extension}." in out
+    assert f"Imported 30 payments from payments.{extension}." in out
 
     maryam = User.objects.get(username="maryam")
     assert (maryam.first_name, maryam.last_name, maryam.is_member, maryam.is_active) == ("مریم", "حسینی", True, False)
@@ -115,12 +116,12 @@ def test_command_imports_each_sample_and_the_database_holds_them(db, operator, c
 
     reza_loan = Loan.objects.get(member__username="reza")
     assert (reza_loan.month, reza_loan.amount, reza_loan.monthly_minimum) == (JalaliMonth(1402, 3), 240, 20)
-    assert reza_loan.note == "imported from loans.csv"
+    assert reza_loan.note == f"imported from loans.{extension}"
 
     payments = Payment.objects.all()
     assert payments.count() == 30
     assert set(payments.values_list("status", "source")) == {("verified", "import")}
-    assert set(payments.values_list("note", flat=True)) == {"imported from payments.csv"}
+    assert set(payments.values_list("note", flat=True)) == {f"imported from payments.{extension}"}
     # "1402-2", "۱۴۰۲/۰۳" and " 1402/04 " in the file are the months they say; "۲۰" is 20.
     sara = Payment.objects.filter(member__username="sara").order_by("month")
     assert [str(p.month) for p in sara[:4]] == ["1402/01", "1402/02", "1402/03", "1402/04"]
