@@ -307,7 +307,7 @@ class HistoryResource(resources.ModelResource):
     """What the three kinds share: headers, the whole-file check, bulk writing, summary and preview."""
 
     kind: ClassVar[str]
-    # column → other names accepted in a header (English and Persian); the first columns are required.
+    # column → other names accepted in a header (English and Persian); REQUIRED must be present.
     HEADERS: ClassVar[dict[str, tuple[str, ...]]]
     REQUIRED: ClassVar[tuple[str, ...]]
 

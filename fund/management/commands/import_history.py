@@ -33,8 +33,6 @@ class Command(BaseCommand):
             outcome = run_import(kind=kind, dataset=dataset, file_name=file.name, dry_run=dry_run)
         except ImportFileError as error:
             raise CommandError(str(error)) from None
-        for line in outcome.summary:
-            self.stdout.write(line)
         if not outcome.ok:
             for problem in outcome.problems:
                 self.stderr.write(str(problem))
@@ -42,6 +40,8 @@ class Command(BaseCommand):
                 _("%(count)d problems in %(file)s: nothing was imported.")
                 % {"count": len(outcome.problems), "file": file.name}
             )
+        for line in outcome.summary:
+            self.stdout.write(line)
         if dry_run:
             self.stdout.write(self.style.SUCCESS(_("Dry run: every row is good; nothing was written.")))
         else:
