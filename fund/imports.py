@@ -47,7 +47,7 @@ from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, format_usdt, parse_amount
 
 PREVIEW_ROWS = 50
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 LOOKUP_ALL_ABOVE = 2000  # more values than this: read the column once instead of IN (…) queries
 ROW = NON_FIELD_ERRORS  # the key of a problem that concerns the row, not one cell
 
@@ -67,8 +67,13 @@ class ImportFileError(ValueError):
 # --- cells ------------------------------------------------------------------------------------------
 
 
+def _visible(text: str) -> str:
+    # The search first: most cells have no marks, and this runs for every cell of 100,000 rows.
+    return _INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text
+
+
 def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not _INVISIBLE.sub("", value).strip())
+    return value is None or (isinstance(value, str) and not _visible(value).strip())
 
 
 def cell_text(value: Any) -> str:
@@ -79,7 +84,7 @@ def cell_text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return _INVISIBLE.sub("", str(value)).strip()
+    return _visible(str(value)).strip()
 
 
 def clean_month(value: Any, *, latest: JalaliMonth) -> JalaliMonth:
@@ -95,7 +100,7 @@ def clean_month(value: Any, *, latest: JalaliMonth) -> JalaliMonth:
     elif isinstance(value, int | float):
         month = _month_of_number(value)
     else:
-        month = JalaliMonth.parse(_INVISIBLE.sub("", str(value)))
+        month = JalaliMonth.parse(_visible(str(value)))
     if month > latest:
         raise ValueError(
             _("%(month)s is in the future: the current month is %(current)s.") % {"month": month, "current": latest}
@@ -129,7 +134,7 @@ def clean_amount(value: Any, *, required: bool = True, positive: bool = False) -
     if isinstance(value, dt.date | dt.datetime | dt.time):
         raise ValueError(_("A date is not an amount."))
     if isinstance(value, str):
-        value = _INVISIBLE.sub("", value)
+        value = _visible(value)
         _check_grouping(value)
     amount = parse_amount(value)
     if positive and amount <= ZERO:
@@ -829,13 +834,14 @@ class PaymentResource(HistoryResource):
                  "granted": ", ".join(str(loan.month) for loan in owed), "first": owed[0].month})  # fmt: skip
 
     def fill(self, instance: Payment, values: dict[str, Any]) -> None:
-        instance.member = values["member"]
+        # Ids, not objects: the relation descriptors cost more than the rest of the row.
+        instance.member_id = values["member"].pk
         instance.month, instance.fee, instance.repayment = values["month"], values["fee"], values["repayment"]
         instance.loan_id = values.get("loan_id")
         instance.bitpin_id = values["bitpin_id"]
         instance.status, instance.source = Payment.Status.VERIFIED, Payment.Source.IMPORT
         instance.note = self.note
-        instance.submitted_by = instance.verified_by = self.user
+        instance.submitted_by_id = instance.verified_by_id = self.user.pk if self.user else None
         instance.verified_at = self.now
 
     def after_write(self) -> None:
