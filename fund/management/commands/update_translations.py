@@ -13,15 +13,15 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "makemessages for fa (and en), merge the third-party Persian strings, compilemessages."
+    help = "makemessages for fa, merge the third-party Persian strings, compilemessages."
 
     def handle(self, *args: object, **options: object) -> None:
         ignore = [".venv/*", "tests/*", "staticfiles/*", "node_modules/*"]
-        call_command("makemessages", locale=["fa", "en"], ignore_patterns=ignore, no_obsolete=True, verbosity=1)
+        call_command("makemessages", locale=["fa"], ignore_patterns=ignore, no_obsolete=True, verbosity=1)
         ours = settings.BASE_DIR / "locale" / "fa" / "LC_MESSAGES" / "django.po"
         vendor = settings.BASE_DIR / "locale" / "thirdparty-fa.po"
         merged = subprocess.run(
             ["msgcat", "--use-first", str(ours), str(vendor)], check=True, capture_output=True, text=True
         ).stdout
         ours.write_text(merged, encoding="utf-8")
-        call_command("compilemessages", locale=["fa", "en"], ignore_patterns=ignore, verbosity=1)
+        call_command("compilemessages", locale=["fa"], ignore_patterns=ignore, verbosity=1)
