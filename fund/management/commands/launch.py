@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from fund.demo import generate_fund
+from fund.draw import describe, run_draw
 from fund.models import User
 
 OPERATOR = "operator"
@@ -35,8 +36,11 @@ class Command(BaseCommand):
         password = self._operator_password()
         if not options["no_demo"] and not User.objects.filter(is_member=True).exists():
             summary = generate_fund(password=DEMO_MEMBER_PASSWORD)
+            # Everyone paid the last month of history, so its draw can run: the pages show a real report.
+            drawn = run_draw(month=summary.last_month, triggered_by="example fund")
             self.stdout.write(
-                f"Example fund: {summary.members} members, {summary.loans} loans, history to {summary.last_month}"
+                f"Example fund: {summary.members} members, {summary.loans} loans, history to {summary.last_month}. "
+                f"{describe(drawn)}"
             )
         url = f"http://127.0.0.1:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nSaghat is at {url}  (admin: {url}admin/)"))
