@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
@@ -67,6 +69,26 @@ def other_member(db) -> User:
 def outsider(db) -> User:
     """Logged in but neither member nor operator."""
     return User.objects.create_user("carol", password="carol-pass-1404")
+
+
+@pytest.fixture
+def today_in_this_month(monkeypatch) -> dt.datetime:
+    """Time is the edge we control: noon of the 10th day of THIS_MONTH in Tehran (20 days left)."""
+    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
+    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
+    return moment
+
+
+@pytest.fixture
+def web(client, operator):
+    """The operator's browser, in English so tests read English messages."""
+    client.force_login(operator)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
 
 
 __all__ = ["THIS_MONTH", "Decimal", "Loan", "Payment", "on_postgres"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import re
@@ -10,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from fund import tasks
 from fund.models import Payment
@@ -19,18 +17,7 @@ from tests.conftest import THIS_MONTH
 INDEX = reverse("admin:index")
 
 
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    """1404/09/10 in Tehran: Azar has 30 days, so 20 are left."""
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
-
-
-@pytest.fixture
-def web(client, operator):
-    client.force_login(operator)
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from django_q.models import OrmQ
 
 from fund import tasks
 from fund.models import Draw, Loan
-from tests.conftest import THIS_MONTH
+from tests.conftest import THIS_MONTH, messages_of
 
 RUN = reverse("admin:fund_draw_run_monthly_draw")
 CHANGELIST = reverse("admin:fund_draw_changelist")
 
 
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
-
-
-@pytest.fixture
-def web(client, operator):
-    client.force_login(operator)
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture
@@ -39,10 +27,6 @@ def fund(history, member, other_member):
     member.save()
     history.pay_months(other_member, THIS_MONTH - 3, 3)
     return member, other_member
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
 
 
 def test_opening_the_run_action_only_asks_and_says_who_has_not_paid(web, fund):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -18,11 +17,7 @@ from fund.admin.roles import INSPECTORS
 from fund.models import Draw, FundConfig, Loan, Payment, User
 from tests.conftest import THIS_MONTH
 
-
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
-from django.utils import timezone
 
 from fund import statement
 from fund.models import Payment, User
@@ -18,17 +16,7 @@ from tests.conftest import THIS_MONTH
 CHANGELIST = reverse("admin:fund_user_changelist")
 
 
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
-
-
-@pytest.fixture
-def web(client, operator):
-    client.force_login(operator)
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from fund.jalali import TEHRAN
 from fund.models import FundConfig, Payment
 from tests.conftest import THIS_MONTH
 
-
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = dt.datetime.combine(THIS_MONTH.first_day().togregorian(), dt.time(12), tzinfo=TEHRAN) + dt.timedelta(
-        days=9
-    )
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
-from django.utils import timezone
 from django_q.models import OrmQ
 
 from fund.models import Payment
@@ -18,17 +16,7 @@ CHANGELIST = reverse("admin:fund_payment_changelist")
 ADD = reverse("admin:fund_payment_add")
 
 
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
-
-
-@pytest.fixture
-def web(client, operator):
-    client.force_login(operator)
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    return client
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from fund.demo import generate_fund
 from fund.models import Draw, Loan, Payment, User
 from tests.conftest import THIS_MONTH
 
-
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 @pytest.fixture

@@ -32,12 +32,7 @@ def english():
         yield
 
 
-@pytest.fixture(autouse=True)
-def today_in_this_month(monkeypatch):
-    """Time is the edge we control: the 10th day of 1404/09 in Tehran."""
-    moment = THIS_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
-    monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
-    return moment
+pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
 
 def pay(member: User, **fields) -> Payment:
