@@ -1,0 +1,1 @@
+"""Reliability and security: invariants, concurrency, faults, bad input and access control (issue 9)."""

@@ -1,0 +1,454 @@
+"""The ledger always adds up: a hypothesis state machine lives through many months of a fund.
+
+Members join and leave, pay (with right and wrong amounts), Bitpin answers every way it can,
+the operator decides by hand, draws run, history is imported. After every step the database is
+compared with figures the test computes itself from the raw rows, and with a shadow record of
+what each payment must have become:
+
+- fund cash = verified fees + verified repayments − loans granted, and it is never negative;
+- each balance = the member's verified fees;
+- at most one counting payment per member and month, one draw per month, one active loan per member;
+- a loan is settled exactly when its verified repayments reach its amount, and never over-repaid;
+- no payment is lost, none changes status other than as its answers say.
+
+The service is never asked to decide what the test expects: the test states the rule (DESIGN.md)
+and checks that the service agreed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+import tablib
+from django.db import transaction
+from django.utils import timezone, translation
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from fund import ledger
+from fund.draw import DrawRefused, run_draw
+from fund.imports import run_import
+from fund.jalali import JalaliMonth
+from fund.models import Draw, FundConfig, Loan, Payment, User
+from fund.money import ZERO
+from fund.payments import (
+    PaymentRefused,
+    change_loan_request,
+    reject_payment,
+    submit_payment,
+    verify_by_hand,
+    verify_with_bitpin,
+)
+
+FIRST_MONTH = JalaliMonth(1403, 1)
+MAX_MEMBERS = 6
+PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
+
+# What each fake Bitpin answer must do to a pending payment (DESIGN.md, "Bitpin verification").
+BITPIN_OUTCOMES = {
+    "completed": VERIFIED,
+    "too_small": REJECTED,
+    "unknown": REJECTED,
+    "failed": REJECTED,
+    "wrong_currency": REJECTED,
+    "pending": PENDING,
+    "error500": PENDING,
+    "error429": PENDING,
+    "malformed": PENDING,
+}
+# Answers after which Bitpin must be asked again later: the attempt is counted and its error noted.
+ASK_AGAIN = {"pending", "error500", "error429", "malformed"}
+
+amounts = st.sampled_from(["0", "10", "19.99999999", "20", "25.5", "40", "75", "120", "400"]).map(Decimal)
+hiccups = st.sampled_from([None, None, "pending", "error500", "error429", "malformed"])
+rarely = st.integers(0, 4).map(lambda n: n == 0)
+# Mostly what a member would type, sometimes what the rules refuse.
+fees = st.sampled_from(["20", "20", "25.5", "40", "120", "19.99999999", "0"]).map(Decimal)
+repayment_choices = st.sampled_from(["minimum", "minimum", "maximum", "between", "none", "below", "above"])
+
+
+class Clock:
+    """The edge the test controls: what timezone.now() says."""
+
+    def __init__(self) -> None:
+        self.moment = FIRST_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
+
+    def now(self) -> dt.datetime:
+        return self.moment.astimezone(dt.UTC)
+
+
+class FundLife(RuleBasedStateMachine):
+    def __init__(self, clock: Clock, bitpin) -> None:
+        super().__init__()
+        # Each run lives in a savepoint of the test's transaction and is rolled back in teardown.
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.clock = clock
+        clock.moment = FIRST_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
+        self.bitpin = bitpin
+        self.config = FundConfig.load()
+        self.members: list[User] = []
+        self.shadow: dict[int, str] = {}  # payment id → the status it must have
+        self.attempts: dict[int, int] = defaultdict(int)
+        self.ids = itertools.count(1)
+
+    def teardown(self) -> None:
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    @property
+    def month(self) -> JalaliMonth:
+        return JalaliMonth.current()
+
+    def active(self) -> list[User]:
+        return [m for m in self.members if m.is_active]
+
+    def pick(self, index: int, among: list | None = None):
+        among = self.members if among is None else among
+        return among[index % len(among)]
+
+    # --- the test's own arithmetic (independent of fund.ledger) --------------------------------------
+
+    def payment_rows(self) -> list[dict]:
+        return list(Payment.objects.values("id", "member_id", "month", "fee", "repayment", "status", "loan_id"))
+
+    def expected_repayment_window(self, member: User) -> tuple[Loan, Decimal, Decimal] | None:
+        """DESIGN.md rule 4, computed here: (loan, minimum, maximum) or None without a loan to repay."""
+        loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE, month__lt=self.month).first()
+        if loan is None:
+            return None
+        counted = sum(
+            (r["repayment"] for r in self.payment_rows() if r["loan_id"] == loan.pk and r["status"] != REJECTED),
+            ZERO,
+        )
+        owed = max(loan.amount - counted, ZERO)
+        return loan, min(loan.monthly_minimum, owed), owed
+
+    def has_counting_payment(self, member: User, month: JalaliMonth) -> bool:
+        return any(
+            r["member_id"] == member.pk and r["month"] == month and r["status"] != REJECTED for r in self.payment_rows()
+        )
+
+    @initialize(requests=st.lists(amounts, min_size=2, max_size=4))
+    def the_fund_starts(self, requests: list[Decimal]) -> None:
+        for request in requests:
+            self.a_member_joins(request)
+
+    # --- people -------------------------------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.members) < MAX_MEMBERS)
+    @rule(request=amounts)
+    def a_member_joins(self, request: Decimal) -> None:
+        number = len(self.members) + 1
+        self.members.append(User.objects.create_user(f"m{number}", is_member=True, loan_request_amount=request))
+
+    @precondition(lambda self: len(self.active()) > 1)
+    @rule(index=st.integers(0, MAX_MEMBERS))
+    def a_member_leaves(self, index: int) -> None:
+        member = self.pick(index, self.active())
+        # What the admin's member form does: the member is made inactive, never deleted.
+        User.objects.filter(pk=member.pk).update(is_active=False)
+        member.refresh_from_db()
+
+    @precondition(lambda self: self.active())
+    @rule(index=st.integers(0, MAX_MEMBERS), amount=amounts)
+    def a_member_changes_the_loan_request(self, index: int, amount: Decimal) -> None:
+        member = self.pick(index, self.active())
+        change_loan_request(member=member, amount=amount)
+        assert User.objects.get(pk=member.pk).loan_request_amount == amount
+
+    # --- paying -----------------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.active())
+    @rule(
+        index=st.integers(0, MAX_MEMBERS),
+        fee=fees,
+        repayment=repayment_choices,
+        reuse_bitpin_id=rarely,
+        answer=st.none() | st.sampled_from(sorted(BITPIN_OUTCOMES)),
+    )
+    def a_member_pays(
+        self, index: int, fee: Decimal, repayment: str, reuse_bitpin_id: bool, answer: str | None
+    ) -> None:
+        """A member submits this month's payment; with ``answer`` Bitpin is asked about it at once."""
+        member = self.pick(index, self.active())
+        window = self.expected_repayment_window(member)
+        amount, repayment_ok = self.choose_repayment(window, repayment)
+        used = list(Payment.objects.exclude(status=REJECTED).values_list("bitpin_id", flat=True))
+        bitpin_id = used[0] if reuse_bitpin_id and used else f"bp-{next(self.ids)}"
+        should_accept = (
+            fee >= self.config.min_fee
+            and repayment_ok
+            and not self.has_counting_payment(member, self.month)
+            and bitpin_id not in used
+        )
+        before = Payment.objects.count()
+        try:
+            payment = submit_payment(
+                member=member, month=self.month, fee=fee, repayment=amount, bitpin_id=bitpin_id, submitted_by=member
+            )
+        except PaymentRefused:
+            event("payment refused")
+            assert not should_accept, "a valid payment was refused"
+            assert Payment.objects.count() == before, "a refused payment wrote something"
+            return
+        assert should_accept, f"an invalid payment was accepted: fee {fee}, repayment {amount} ({repayment})"
+        assert payment.status == PENDING
+        event("payment accepted")
+        self.shadow[payment.pk] = PENDING
+        if answer:
+            self.bitpin_answers_one(payment, answer)
+
+    def choose_repayment(self, window: tuple[Loan, Decimal, Decimal] | None, how: str) -> tuple[Decimal, bool]:
+        """A repayment amount of the chosen kind and whether DESIGN.md's rule 4 allows it."""
+        if window is None or window[2] == ZERO:
+            # Nothing to repay: only 0 is allowed.
+            return (Decimal("20"), False) if how == "above" else (ZERO, True)
+        _loan, low, high = window
+        chosen = {
+            "none": ZERO,
+            "minimum": low,
+            "maximum": high,
+            "between": (low + high) / 2,
+            "below": low - Decimal("0.01"),
+            "above": high + Decimal("0.01"),
+        }[how].quantize(Decimal("0.00000001"))
+        return max(chosen, ZERO), low <= chosen <= high
+
+    @precondition(lambda self: self.active())
+    @rule(pay_off=st.booleans(), hiccup=hiccups)
+    def everyone_pays_and_bitpin_confirms(self, pay_off: bool, hiccup: str | None) -> None:
+        """The month every member pays the right amount and Bitpin confirms each: what makes a draw possible.
+
+        With a ``hiccup``, Bitpin first fails for a passing reason: the payments wait, then verify.
+        """
+        for member in self.active():
+            if self.has_counting_payment(member, self.month):
+                continue
+            window = self.expected_repayment_window(member)
+            repayment = (window[2] if pay_off else window[1]) if window else ZERO
+            payment = submit_payment(
+                member=member,
+                month=self.month,
+                fee=Decimal("30"),
+                repayment=repayment,
+                bitpin_id=f"bp-{next(self.ids)}",
+            )
+            self.shadow[payment.pk] = PENDING
+        for payment in Payment.objects.filter(status=PENDING, month=self.month):
+            if hiccup:
+                self.bitpin_answers_one(payment, hiccup)
+            self.bitpin_answers_one(payment, "completed")
+
+    # --- deciding -------------------------------------------------------------------------------------
+
+    @precondition(lambda self: PENDING in self.shadow.values())
+    @rule(index=st.integers(0, 50), answer=st.sampled_from(sorted(BITPIN_OUTCOMES)))
+    def bitpin_answers(self, index: int, answer: str) -> None:
+        pending = [pk for pk, status in self.shadow.items() if status == PENDING]
+        self.bitpin_answers_one(Payment.objects.get(pk=self.pick(index, sorted(pending))), answer)
+
+    def bitpin_answers_one(self, payment: Payment, answer: str) -> None:
+        amount = payment.total if answer == "completed" else None
+        self.bitpin.set(payment.bitpin_id, answer, amount=amount)
+        verify_with_bitpin(payment_id=payment.pk)
+        event(f"Bitpin answered {answer}")
+        self.shadow[payment.pk] = BITPIN_OUTCOMES[answer]
+        if answer in ASK_AGAIN:
+            self.attempts[payment.pk] += 1
+        after = Payment.objects.get(pk=payment.pk)
+        assert after.attempts == self.attempts[payment.pk]
+        if answer in ASK_AGAIN:
+            assert after.last_error and after.next_attempt_at, "a passing failure must be noted and retried"
+
+    @precondition(lambda self: self.shadow)
+    @rule(index=st.integers(0, 50), verify=st.booleans())
+    def the_operator_decides_by_hand(self, index: int, verify: bool) -> None:
+        payment = Payment.objects.get(pk=self.pick(index, sorted(self.shadow)))
+        operator = User.objects.filter(username="operator").first() or User.objects.create_user(
+            "operator", is_main=True, is_staff=True
+        )
+        decide = verify_by_hand if verify else reject_payment
+        try:
+            decide(payment=payment, by=operator, note="checked the bank statement")
+        except PaymentRefused:
+            assert self.shadow[payment.pk] != PENDING, "a pending payment could not be decided"
+            return
+        assert self.shadow[payment.pk] == PENDING, "a decided payment was decided again"
+        self.shadow[payment.pk] = VERIFIED if verify else REJECTED
+
+    # --- the draw -------------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.active())
+    @rule(pay_off=st.booleans(), hiccup=hiccups)
+    def a_whole_month_goes_by(self, pay_off: bool, hiccup: str | None) -> None:
+        """The usual month: everyone pays, Bitpin confirms, the draw runs, the next month begins."""
+        self.everyone_pays_and_bitpin_confirms(pay_off, hiccup)
+        self.the_draw_is_triggered()
+        self.a_month_passes()
+
+    @rule()
+    def the_draw_is_triggered(self) -> None:
+        month = self.month
+        existing = Draw.objects.filter(month=month).first()
+        unpaid = [
+            m
+            for m in User.objects.members()
+            if not Payment.objects.filter(member=m, month=month, status=VERIFIED).exists()
+        ]
+        candidates = self.eligible_before_draw(month)
+        loans_before = Loan.objects.count()
+        try:
+            draw = run_draw(month=month, triggered_by="test")
+        except DrawRefused:
+            event("draw refused")
+            assert existing is None and (unpaid or not User.objects.members().exists())
+            assert not Draw.objects.filter(month=month).exists(), "a refused draw left a record"
+            return
+        if existing is not None:
+            assert draw.pk == existing.pk and Loan.objects.count() == loans_before
+            return
+        assert not unpaid, "the draw ran while a member had not paid"
+        if draw.winner_id is None:
+            assert not candidates
+            assert Loan.objects.count() == loans_before
+            return
+        event("draw granted a loan")
+        assert draw.winner_id in candidates, "the winner was not eligible"
+        assert draw.amount == candidates[draw.winner_id]
+        assert Loan.objects.count() == loans_before + 1
+        assert User.objects.get(pk=draw.winner_id).loan_request_amount == ZERO
+
+    def eligible_before_draw(self, month: JalaliMonth) -> dict[int, Decimal]:
+        """Who may win (DESIGN.md §2 and §4), by the test's own sums: member id → request."""
+        rows = self.payment_rows()
+        cash = self.cash(rows)
+        eligible = {}
+        for member in User.objects.members():
+            balance = sum(
+                (
+                    r["fee"]
+                    for r in rows
+                    if r["member_id"] == member.pk and r["status"] == VERIFIED and r["month"] <= month
+                ),
+                ZERO,
+            )
+            request = member.loan_request_amount
+            has_loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE).exists()
+            if not has_loan and ZERO < request <= balance and request <= cash:
+                eligible[member.pk] = request
+        return eligible
+
+    # --- history and time ---------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.members and self.month > FIRST_MONTH)
+    @rule(index=st.integers(0, MAX_MEMBERS), back=st.integers(1, 12), fee=amounts, bad_header=st.booleans())
+    def history_is_imported(self, index: int, back: int, fee: Decimal, bad_header: bool) -> None:
+        member = self.pick(index)
+        month = max(self.month - back, FIRST_MONTH)
+        header = ["member", "month", "fee"] if not bad_header else ["member", "mnth", "fee"]
+        dataset = tablib.Dataset(headers=header)
+        dataset.append([member.username, str(month), str(fee)])
+        should_import = (
+            not bad_header and fee > ZERO and month < self.month and not self.has_counting_payment(member, month)
+        )
+        before = Payment.objects.count()
+        outcome = run_import(kind="payments", dataset=dataset, file_name="history.csv")
+        if not should_import:
+            assert not outcome.ok, f"a bad history row was accepted: {month}, {fee}"
+            assert Payment.objects.count() == before, "a refused import wrote something"
+            return
+        assert outcome.ok, [str(p) for p in outcome.problems]
+        event("history imported")
+        payment = Payment.objects.get(member=member, month=month, source=Payment.Source.IMPORT)
+        assert payment.status == VERIFIED and payment.fee == fee
+        self.shadow[payment.pk] = VERIFIED
+
+    @rule()
+    def a_month_passes(self) -> None:
+        self.clock.moment = self.month.next().starts_at() + dt.timedelta(days=9, hours=12)
+
+    # --- what must always hold ------------------------------------------------------------------------
+
+    def cash(self, rows: list[dict]) -> Decimal:
+        verified = [r for r in rows if r["status"] == VERIFIED]
+        granted = sum(Loan.objects.values_list("amount", flat=True), ZERO)
+        return sum((r["fee"] + r["repayment"] for r in verified), ZERO) - granted
+
+    @invariant()
+    def fund_cash_adds_up_and_is_never_negative(self) -> None:
+        cash = self.cash(self.payment_rows())
+        assert ledger.fund_totals().cash == cash
+        assert cash >= ZERO
+
+    @invariant()
+    def each_balance_is_the_members_verified_fees(self) -> None:
+        fees: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for r in self.payment_rows():
+            if r["status"] == VERIFIED:
+                fees[r["member_id"]] += r["fee"]
+        for member in ledger.with_balance(User.objects.filter(pk__in=[m.pk for m in self.members])):
+            assert member.balance == fees[member.pk], member.username
+
+    @invariant()
+    def one_counting_payment_per_member_and_month(self) -> None:
+        seen = [(r["member_id"], r["month"]) for r in self.payment_rows() if r["status"] != REJECTED]
+        assert len(seen) == len(set(seen))
+
+    @invariant()
+    def one_draw_per_month_and_one_active_loan_per_member(self) -> None:
+        months = list(Draw.objects.values_list("month", flat=True))
+        assert len(months) == len(set(months))
+        active = list(Loan.objects.filter(state=Loan.State.ACTIVE).values_list("member_id", flat=True))
+        assert len(active) == len(set(active))
+        for draw in Draw.objects.exclude(winner=None).select_related("loan"):
+            assert (draw.loan.member_id, draw.loan.month, draw.loan.amount) == (draw.winner_id, draw.month, draw.amount)
+
+    @invariant()
+    def a_loan_is_settled_exactly_when_repaid(self) -> None:
+        rows = self.payment_rows()
+        for loan in Loan.objects.all():
+            verified = sum((r["repayment"] for r in rows if r["loan_id"] == loan.pk and r["status"] == VERIFIED), ZERO)
+            counting = sum((r["repayment"] for r in rows if r["loan_id"] == loan.pk and r["status"] != REJECTED), ZERO)
+            assert counting <= loan.amount, "a loan was over-repaid"
+            assert (loan.state == Loan.State.SETTLED) == (verified >= loan.amount), loan
+            if loan.state == Loan.State.SETTLED:
+                event("a loan was settled")
+
+    @invariant()
+    def no_payment_is_lost_or_changed_behind_our_back(self) -> None:
+        statuses = dict(Payment.objects.values_list("id", "status"))
+        assert statuses == self.shadow
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(timezone, "now", clock.now)
+    return clock
+
+
+@pytest.mark.django_db
+def test_the_ledger_adds_up_through_any_history(clock, fake_bitpin):
+    with translation.override("en"):
+        run_state_machine_as_test(
+            lambda: FundLife(clock, fake_bitpin),
+            settings=settings(
+                max_examples=50,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
