@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -245,10 +246,39 @@ class MemberFactors:
 def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:
     """The draw factors of every active member as of ``month``, in member id order.
 
-    Payments count up to and including ``month``; loans count when granted before it. Four
+    Payments count up to and including ``month``; loans count when granted before it. Three
     queries whatever the number of members and months: members (with the two "latest" values and
     the active-loan flag as subqueries), then one GROUP BY over payments and one over loans.
     """
+    return _factors(*_factor_queries(month, members))
+
+
+def draw_factors_and_totals(
+    month: JalaliMonth, members: Iterable[User] | None = None
+) -> tuple[list[MemberFactors], FundTotals]:
+    """``draw_factors`` and today's ``fund_totals``, reading the payments table once.
+
+    The draw needs both, and both read every verified payment: the per-member GROUP BY over the
+    payments up to ``month`` also sums their repayments, and one small indexed query adds the
+    payments after ``month`` (few or none: a draw is for the current month or a recent one).
+    Four queries, where the two functions take five and read the payments twice.
+    """
+    queryset, paid, borrowed = _factor_queries(month, members)
+    later = Payment.objects.filter(status=VERIFIED, month__gt=month).aggregate(
+        fees=_sum("fee"), repayments=_sum("repayment")
+    )
+    totals = FundTotals(
+        fees=sum((row["balance"] or ZERO for row in paid.values()), later["fees"]),
+        repayments=sum((row["repaid"] or ZERO for row in paid.values()), later["repayments"]),
+        loans_granted=sum((row["all_total"] or ZERO for row in borrowed.values()), ZERO),
+    )
+    return _factors(queryset, paid, borrowed), totals
+
+
+def _factor_queries(
+    month: JalaliMonth, members: Iterable[User] | None
+) -> tuple[QuerySet[User], dict[int, dict], dict[int, dict]]:
+    """The members (a lazy query) and the two GROUP BYs the factors come from (run here)."""
     payments = Payment.objects.filter(status=VERIFIED, month__lte=month)
     loans = Loan.objects.filter(month__lt=month)
     last_payment = (
@@ -272,38 +302,78 @@ def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> l
         for row in payments.values("member_id")
         .annotate(
             balance=Sum("fee"),
+            repaid=Sum("repayment"),  # for the fund's totals
             with_repayment=Count("pk", filter=Q(repayment__gt=0)),
             without_repayment=Count("pk", filter=Q(repayment=0)),
         )
         .order_by()
     }
+    # Every loan, with the as-of-``month`` figures filtered: all of them count in the fund's totals.
+    before = Q(month__lt=month)
     borrowed = {
         row["member_id"]: row
-        for row in loans.values("member_id").annotate(total=Sum("amount"), count=Count("pk")).order_by()
+        for row in Loan.objects.values("member_id")
+        .annotate(total=Sum("amount", filter=before), count=Count("pk", filter=before), all_total=Sum("amount"))
+        .order_by()
     }
+    return queryset, paid, borrowed
+
+
+def _factors(queryset: QuerySet[User], paid: dict[int, dict], borrowed: dict[int, dict]) -> list[MemberFactors]:
     factors = []
-    for member in queryset:
-        pay = paid.get(member.pk, {})
-        loan = borrowed.get(member.pk, {})
+    # Plain values, not model instances: a draw reads every member, and a User is costly to build.
+    for member in queryset.values(*_FACTOR_COLUMNS):
+        pay = paid.get(member["pk"], {})
+        loan = borrowed.get(member["pk"], {})
+        full_name = f"{member['first_name']} {member['last_name']}".strip()  # as User.get_full_name
         factors.append(
             MemberFactors(
-                member_id=member.pk,
-                username=member.username,
-                display_name=member.get_full_name() or member.username,
+                member_id=member["pk"],
+                username=member["username"],
+                display_name=full_name or member["username"],
                 balance=pay.get("balance") or ZERO,
                 months_without_loan=pay.get("without_repayment", 0),
                 loan_payment_count=pay.get("with_repayment", 0),
-                last_payment_amount=member.last_payment_amount or ZERO,
-                previous_loan_amount=member.previous_loan_amount or ZERO,
+                last_payment_amount=member["last_payment_amount"] or ZERO,
+                previous_loan_amount=member["previous_loan_amount"] or ZERO,
                 total_loan_amount_received=loan.get("total") or ZERO,
                 total_loans_received=loan.get("count", 0),
-                loan_request_amount=quantize(member.loan_request_amount),
-                has_active_loan=member.has_active_loan,
-                paid_this_month=member.paid_this_month,
+                loan_request_amount=quantize(member["loan_request_amount"]),
+                has_active_loan=member["has_active_loan"],
+                paid_this_month=member["paid_this_month"],
             )
         )
     return factors
 
 
+_FACTOR_COLUMNS = (
+    "pk", "username", "first_name", "last_name", "loan_request_amount",
+    "last_payment_amount", "previous_loan_amount", "has_active_loan", "paid_this_month",
+)  # fmt: skip
+
+
 def fund_config() -> FundConfig:
     return FundConfig.load()
+
+
+# --- a fingerprint of the ledger ----------------------------------------------------------------
+
+
+def ledger_version() -> tuple[object, ...]:
+    """Changes whenever anything the ledger reads is written: one query over indexed maxima only.
+
+    Members, payments and loans are covered twice: a new row raises its table's largest id (bulk
+    inserts, such as an import, included) and every change made through a model's ``save()`` or
+    ``delete()`` adds a history row, with its moment, to the table's audit trail. Read it *before*
+    the figures it guards, so a write in between can only make a cache miss, never go unseen.
+    """
+    quote = connection.ops.quote_name
+    parts = []
+    for model in (User, Payment, Loan):
+        history = model.history.model
+        parts.append(f"(SELECT MAX({quote('id')}) FROM {quote(model._meta.db_table)})")
+        parts.append(f"(SELECT MAX({quote('history_id')}) FROM {quote(history._meta.db_table)})")
+        parts.append(f"(SELECT MAX({quote('history_date')}) FROM {quote(history._meta.db_table)})")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts))
+        return tuple(cursor.fetchone())

@@ -13,6 +13,7 @@ compared after rounding to 9 decimal places.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Final, Protocol
 
 ONE = Decimal(1)
@@ -62,6 +63,13 @@ def log(value: Decimal | int) -> Decimal:
     value = Decimal(value)
     if value <= ONE:
         return ZERO
+    return _ln(value)
+
+
+@lru_cache(maxsize=8192)
+def _ln(value: Decimal) -> Decimal:
+    # An 80-digit logarithm costs ~50 µs and a draw takes five per member; members share a few
+    # amounts (fees, requests, loans), so remembering them makes a 10,000-member draw ~1 s faster.
     return value.ln(_CONTEXT)
 
 

@@ -137,3 +137,26 @@ def test_money_sums_are_exact_on_every_database(history):
     assert (loan.repaid, loan.remaining) == (Decimal("99.99"), Decimal("0.01"))
     assert ledger.balance_of(alice) == Decimal("0.3")
     assert ledger.fund_totals().cash == Decimal("0.3") - Decimal("0.01")
+
+
+@pytest.mark.parametrize("month", ["1404/05", "1404/07", "1404/09", "1404/11"])
+def test_draw_factors_and_totals_agree_with_the_two_separate_functions(fund, month, django_assert_num_queries):
+    # Payments after the draw month, an inactive member's money and a loan granted later all count
+    # in the fund's totals, as in fund_totals().
+    month = JalaliMonth.parse(month)
+    with django_assert_num_queries(4):
+        factors, totals = ledger.draw_factors_and_totals(month)
+    assert factors == ledger.draw_factors(month)
+    assert totals == ledger.fund_totals()
+
+
+def test_the_ledger_version_changes_with_every_write(fund):
+    alice, bob, _dave = fund
+    before = ledger.ledger_version()
+    assert ledger.ledger_version() == before
+    alice.loan_request_amount = Decimal(70)
+    alice.save(update_fields=["loan_request_amount"])  # a change through save(): a history row
+    after_save = ledger.ledger_version()
+    assert after_save != before
+    Payment.objects.bulk_create([Payment(member=bob, month=JalaliMonth(1404, 10), fee=Decimal(30))])  # no history
+    assert ledger.ledger_version() != after_save

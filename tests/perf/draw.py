@@ -56,15 +56,20 @@ def per_member_factors(month: JalaliMonth, members: Iterable[User] | None = None
     return factors
 
 
+def per_member_inputs(month: JalaliMonth, members: Iterable[User] | None = None) -> tuple[list[MemberFactors], Any]:
+    """What run_draw reads: the factors member by member, and the fund's totals (two queries)."""
+    return per_member_factors(month, members), ledger.fund_totals()
+
+
 @contextmanager
-def factors_from(function: Any) -> Iterator[None]:
-    """Let run_draw read its factors through ``function`` (the baseline), then put ledger's back."""
-    original = ledger.draw_factors
-    ledger.draw_factors = function
+def per_member_draw() -> Iterator[None]:
+    """Let run_draw read its inputs the per-member way (the baseline), then put the ledger's back."""
+    original = ledger.draw_factors_and_totals
+    ledger.draw_factors_and_totals = per_member_inputs
     try:
         yield
     finally:
-        ledger.draw_factors = original
+        ledger.draw_factors_and_totals = original
 
 
 def _draw_and_roll_back(month: JalaliMonth, reports: list[dict]) -> None:
@@ -84,7 +89,7 @@ def run(fund: Fund, sizes: Sizes) -> list[Row]:
     ours_reports: list[dict] = []
     baseline_reports: list[dict] = []
     ours = repeat(lambda: _draw_and_roll_back(month, ours_reports), times=sizes.reps, warmup=1)
-    with factors_from(per_member_factors):
+    with per_member_draw():
         baseline = repeat(lambda: _draw_and_roll_back(month, baseline_reports), times=sizes.slow_reps)
     if _comparable(ours_reports[-1]) != _comparable(baseline_reports[-1]):
         raise SystemExit("The per-member baseline disagrees with the draw's report: fix the baseline first.")

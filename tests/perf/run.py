@@ -130,6 +130,7 @@ def main() -> int:
         "- Times are medians of the repetitions shown (×n); queries are per run (per request for pages);",
         "  ratio = how many times faster ours is than the baseline (below 1: slower).",
         "",
+        "",
     ]
     text = "\n".join(header) + table + "\n"
     print("\n" + text)
