@@ -257,7 +257,9 @@ class Draw(models.Model):
     triggered_by = models.CharField(_("triggered by"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("run at"), auto_now_add=True)
 
-    history = HistoricalRecords()
+    # A draw is never changed once run, so its history needs no second copy of the report: a row
+    # per member, megabytes in a large fund, which would double the cost of writing every draw.
+    history = HistoricalRecords(excluded_fields=["report"])
 
     class Meta:
         verbose_name = _("draw")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext_lazy as _
@@ -92,6 +92,11 @@ class DrawAdmin(FundModelAdmin):
     change_form_after_template = "admin/fund/draw/report.html"
     actions_list = ("run_monthly_draw",)
     actions_detail = ("rederive",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Draw]:
+        # A report holds a row per member (megabytes in a large fund): the list never reads it,
+        # and the change view loads it on its own.
+        return super().get_queryset(request).defer("report")
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # draws are made by the draw service only
