@@ -147,7 +147,8 @@ def _rank(candidates: list[tuple[tuple[int, Decimal], dict[str, Any]]]) -> None:
 
 def _ranking(month: JalaliMonth) -> dict[str, Any]:
     """The report as the ledger stands now: a fixed number of queries, whatever the number of members."""
-    return build_report(month, ledger.draw_factors(month), ledger.fund_totals().cash)
+    factors, totals = ledger.draw_factors_and_totals(month)
+    return build_report(month, factors, totals.cash)
 
 
 def pick_winner(seed: str, pool: list[int]) -> int | None:
@@ -316,3 +317,43 @@ def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
     report["winner_id"] = report["pool"][0] if len(report["pool"]) == 1 else None
     report["projected_at"] = timezone.now().isoformat()
     return report
+
+
+# --- reading reports on every page view ------------------------------------------------------------
+# A report holds a row per member: at 10,000 members the projection reads every verified payment
+# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so each
+# process keeps the latest ones. Callers must not change what they get: copy rows before decorating.
+_PROJECTIONS: dict[tuple[JalaliMonth, tuple[object, ...]], dict[str, Any]] = {}
+_REPORTS: dict[tuple[int, str], dict[str, Any]] = {}
+_KEPT = 4
+
+
+def _keep(cache: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
+    if len(cache) >= _KEPT:
+        cache.pop(next(iter(cache)))  # the oldest: dicts keep insertion order
+    cache[key] = value
+    return value
+
+
+def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
+    """``project_ranking``, computed again only once a member, payment or loan has been written.
+
+    Its ``projected_at`` says when it was computed, which is what the pages show.
+    """
+    month = month or JalaliMonth.current()
+    key = (month, ledger.ledger_version())  # read first: a write after it only makes the next visit recompute
+    cached = _PROJECTIONS.get(key)
+    return cached if cached is not None else _keep(_PROJECTIONS, key, project_ranking(month))
+
+
+def stored_report(draw: Draw) -> dict[str, Any]:
+    """A draw's report, read once per process: a draw never changes once it has run.
+
+    Works with a draw loaded without its report (``defer("report")``); the seed, random for every
+    draw, keeps two databases' draws with the same id apart.
+    """
+    key = (draw.pk, draw.seed)
+    cached = _REPORTS.get(key)
+    if cached is None:
+        cached = _keep(_REPORTS, key, Draw.objects.values_list("report", flat=True).get(pk=draw.pk))
+    return cached

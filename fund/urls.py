@@ -10,6 +10,8 @@ urlpatterns = [
     path("pay/", views.pay, name="member-pay"),
     path("loan-request/", views.change_loan_request, name="member-loan-request"),
     path("draw/", views.run_draw, name="member-run-draw"),
+    path("draw/table/", views.draw_table, name="member-draw-table"),
+    path("ranking/", views.ranking, name="member-ranking"),
     path("statement/", views.statement_page, name="member-statement"),
     path("statement.csv", views.statement_csv, name="member-statement-csv"),
     path(

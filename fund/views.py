@@ -67,7 +67,32 @@ def loan_position(member: User, month: JalaliMonth) -> LoanPosition | None:
 
 
 def latest_draw() -> Draw | None:
-    return Draw.objects.select_related("winner").order_by("-month").first()
+    # Without its report (a row per member): draws.stored_report reads that once per process.
+    return Draw.objects.select_related("winner").defer("report").order_by("-month").first()
+
+
+# A draw table on the member page shows the first rows and the member's own; the whole table, a
+# row per member (thousands in a large fund), is one link away instead of in every visit.
+TABLE_ROWS = 25
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    rows: list[dict]  # the rows shown, each with its reason label and whether it is the member's
+    total: int  # rows in the whole report
+    pool: list[int]
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+
+def report_table(report: dict | None, member: User, limit: int | None = TABLE_ROWS) -> ReportTable:
+    rows = (report or {}).get("rows", [])
+    shown = rows if limit is None else rows[:limit]
+    if limit is not None and not any(row.get("member_id") == member.pk for row in shown):
+        shown = shown + [row for row in rows[limit:] if row.get("member_id") == member.pk]
+    return ReportTable(_report_rows({"rows": shown}, member), len(rows), list((report or {}).get("pool", [])))
 
 
 def _member_context(member: User, payment_form: PaymentForm | None, loan_form: LoanRequestForm | None) -> dict:
@@ -78,6 +103,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
     status = this_month(member, month)
     state = draws.draw_state(month)
     last = latest_draw()
+    last_report = draws.stored_report(last) if last else None
     if payment_form is None and status.payment_due:
         payment_form = PaymentForm(has_loan=_repaying(due), initial=_payment_initial(config, due))
     return {
@@ -93,7 +119,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "loans": ledger.with_repaid(Loan.objects.filter(member=member)).order_by("-month", "-pk"),
         "draw_state": state,
         "latest_draw": last,
-        "latest_rows": _report_rows(last.report if last else None, member),
+        "latest_table": report_table(last_report, member),
         "projection": _projection(month, state, member),
     }
 
@@ -130,30 +156,33 @@ class Projection:
     month: str
     projected_at: str
     fund_cash: str
-    rows: list[dict]
-    pool: list[int]
+    table: ReportTable
     winner_id: int | None
     mine: dict | None
+    eligible_count: int
 
     @property
-    def eligible_count(self) -> int:
-        return sum(1 for row in self.rows if row.get("eligible"))
+    def rows(self) -> list[dict]:
+        return self.table.rows
+
+    @property
+    def pool(self) -> list[int]:
+        return self.table.pool
 
 
-def _projection(month: JalaliMonth, state: draws.DrawState, member: User) -> Projection:
+def _projection(month: JalaliMonth, state: draws.DrawState, member: User, limit: int | None = TABLE_ROWS) -> Projection:
     """What "if the draw ran now" says: for this month until its draw has run, then for the next one."""
     target = month.next() if state.draw is not None else month
-    report = draws.project_ranking(target)
-    rows = _report_rows(report, member)
-    mine = next((row for row in rows if row["mine"]), None)
+    report = draws.current_projection(target)
+    table = report_table(report, member, limit)
     return Projection(
         month=report.get("month", str(target)),
         projected_at=report.get("projected_at", ""),
         fund_cash=report.get("fund_cash", "0"),
-        rows=rows,
-        pool=report.get("pool", []),
+        table=table,
         winner_id=report.get("winner_id"),
-        mine=mine,
+        mine=next((row for row in table.rows if row["mine"]), None),
+        eligible_count=sum(1 for row in report.get("rows", []) if row.get("eligible")),
     )
 
 
@@ -254,6 +283,34 @@ def run_draw(request: HttpRequest) -> HttpResponse:
             % {"month": month.label(get_language())},
         )
     return redirect("member-home")
+
+
+# --- the whole tables ------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def draw_table(request: HttpRequest) -> HttpResponse:
+    """The latest draw's whole table: every member's factors, score or reason (DESIGN.md, "Member page")."""
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    last = latest_draw()
+    context = {
+        "latest_draw": last,
+        "table": report_table(draws.stored_report(last) if last else None, request.user, None),
+    }
+    return render(request, "fund/draw_table.html", context)
+
+
+@login_required
+@require_GET
+def ranking(request: HttpRequest) -> HttpResponse:
+    """The whole projected ranking ("if the draw ran now")."""
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    month = JalaliMonth.current()
+    projection = _projection(month, draws.draw_state(month), request.user, limit=None)
+    return render(request, "fund/ranking.html", {"projection": projection})
 
 
 # --- the statement --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_q.models import OrmQ
 
-from fund import draw, payments
+from fund import draw, payments, views
 from fund.jalali import JalaliMonth
 from fund.models import Draw, FundConfig, Loan, Payment, User
 
@@ -442,6 +442,55 @@ def test_the_projection_says_why_the_member_is_out(alice, member, history, now):
     assert "You are out of this draw (reason: is not asking for a loan)." in html
 
 
+def _crowd(history, count: int) -> list[User]:
+    """``count`` members who sort before alice in the tables (they ask for nothing)."""
+    return [history.member(f"a{i:02d}") for i in range(1, count + 1)]
+
+
+def test_a_large_draw_shows_the_first_rows_and_the_members_own_and_links_to_the_whole_table(
+    alice, member, history, now
+):
+    crowd = _crowd(history, views.TABLE_ROWS + 5)
+    for person in [*crowd, member]:
+        history.pay(person, now - 1)
+    draw.run_draw(month=now - 1, triggered_by="test")
+    section = page(alice).split('id="latest-draw"')[1].split('id="projection"')[0]
+    shown = views.TABLE_ROWS + 1  # the first rows and alice's own, which sorts last
+    assert f"Showing {shown} of {len(crowd) + 1} members: see the whole table" in section
+    assert "a25" in section and "a26" not in section and "(you)" in section
+    whole = alice.get(reverse("member-draw-table")).content.decode()
+    assert all(person.username in whole for person in crowd) and "(you)" in whole
+
+
+def test_a_large_projection_links_to_the_whole_ranking(alice, member, history, now):
+    crowd = _crowd(history, views.TABLE_ROWS + 5)
+    section = page(alice).split('id="projection"')[1]
+    assert f"Showing {views.TABLE_ROWS + 1} of {len(crowd) + 1} members: see the whole ranking" in section
+    whole = alice.get(reverse("member-ranking")).content.decode()
+    assert "Projected ranking for the draw of" in whole
+    assert all(person.username in whole for person in crowd)
+
+
+def test_a_small_fund_shows_whole_tables_without_a_link(alice, member, other_member, history, now):
+    for person in (member, other_member):
+        history.pay(person, now - 1)
+    draw.run_draw(month=now - 1, triggered_by="test")
+    html = page(alice)
+    assert "see the whole" not in html
+
+
+@pytest.mark.parametrize("name", ["member-draw-table", "member-ranking"])
+def test_the_whole_tables_are_for_members_only(client, outsider, name):
+    assert client.get(reverse(name)).status_code == 302  # anonymous: to the login page
+    assert "not a member of the fund" in page_at(login(client, outsider), reverse(name))
+
+
+def page_at(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 # --- bounded queries ----------------------------------------------------------------------------------
 
 
@@ -464,6 +513,7 @@ def test_the_page_issues_the_same_number_of_queries_for_1_and_120_months(client,
     _history_of(history, long, 120, now)
     draw.run_draw(month=now - 1, triggered_by="test")  # a draw report on the page as well
     assert (Payment.objects.filter(member=short).count(), Payment.objects.filter(member=long).count()) == (1, 120)
+    _count_queries(login(client, short))  # the first visit also reads the draw's report into the process
     queries = _count_queries(login(client, short))
     assert queries == _count_queries(login(client, long))
     assert queries <= 30
