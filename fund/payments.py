@@ -25,7 +25,7 @@ import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, OuterRef, Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from fund import bitpin, ledger, tasks
@@ -447,7 +447,8 @@ def sweep_pending_payments() -> int:
     deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
     checked = 0
     with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
-        futures = {pool.submit(_ask_before, deadline, payment, client): payment for payment in payments}
+        language = translation.get_language()
+        futures = {pool.submit(_ask_before, deadline, payment, client, language): payment for payment in payments}
         for future in as_completed(futures):
             answer = future.result()
             if answer is not None:
@@ -456,11 +457,13 @@ def sweep_pending_payments() -> int:
     return checked
 
 
-def _ask_before(deadline: float, payment: Payment, client: httpx.Client) -> bitpin.Answer | None:
+def _ask_before(deadline: float, payment: Payment, client: httpx.Client, language: str) -> bitpin.Answer | None:
     # Past the budget the payment is left for the next sweep (its lease runs out soon).
     if time.monotonic() > deadline:
         return None
-    return ask_bitpin(payment, client)
+    # The active language is per thread: notes are written in the sweep's language, not the default.
+    with translation.override(language):
+        return ask_bitpin(payment, client)
 
 
 def _claim_due_payments() -> list[Payment]:
