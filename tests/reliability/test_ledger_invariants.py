@@ -37,7 +37,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from fund import ledger
 from fund.draw import DrawRefused, run_draw
 from fund.imports import run_import
 from fund.jalali import JalaliMonth
@@ -51,6 +50,7 @@ from fund.payments import (
     verify_by_hand,
     verify_with_bitpin,
 )
+from tests.reliability import invariants
 
 FIRST_MONTH = JalaliMonth(1403, 1)
 MAX_MEMBERS = 6
@@ -121,16 +121,13 @@ class FundLife(RuleBasedStateMachine):
 
     # --- the test's own arithmetic (independent of fund.ledger) --------------------------------------
 
-    def payment_rows(self) -> list[dict]:
-        return list(Payment.objects.values("id", "member_id", "month", "fee", "repayment", "status", "loan_id"))
-
     def expected_repayment_window(self, member: User) -> tuple[Loan, Decimal, Decimal] | None:
         """DESIGN.md rule 4, computed here: (loan, minimum, maximum) or None without a loan to repay."""
         loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE, month__lt=self.month).first()
         if loan is None:
             return None
         counted = sum(
-            (r["repayment"] for r in self.payment_rows() if r["loan_id"] == loan.pk and r["status"] != REJECTED),
+            (r["repayment"] for r in invariants.payment_rows() if r["loan_id"] == loan.pk and r["status"] != REJECTED),
             ZERO,
         )
         owed = max(loan.amount - counted, ZERO)
@@ -138,7 +135,8 @@ class FundLife(RuleBasedStateMachine):
 
     def has_counting_payment(self, member: User, month: JalaliMonth) -> bool:
         return any(
-            r["member_id"] == member.pk and r["month"] == month and r["status"] != REJECTED for r in self.payment_rows()
+            r["member_id"] == member.pk and r["month"] == month and r["status"] != REJECTED
+            for r in invariants.payment_rows()
         )
 
     @initialize(requests=st.lists(amounts, min_size=2, max_size=4))
@@ -333,8 +331,8 @@ class FundLife(RuleBasedStateMachine):
 
     def eligible_before_draw(self, month: JalaliMonth) -> dict[int, Decimal]:
         """Who may win (DESIGN.md §2 and §4), by the test's own sums: member id → request."""
-        rows = self.payment_rows()
-        cash = self.cash(rows)
+        rows = invariants.payment_rows()
+        cash = invariants.cash_from_rows(rows)
         eligible = {}
         for member in User.objects.members():
             balance = sum(
@@ -380,52 +378,18 @@ class FundLife(RuleBasedStateMachine):
     def a_month_passes(self) -> None:
         self.clock.moment = self.month.next().starts_at() + dt.timedelta(days=9, hours=12)
 
-    # --- what must always hold ------------------------------------------------------------------------
-
-    def cash(self, rows: list[dict]) -> Decimal:
-        verified = [r for r in rows if r["status"] == VERIFIED]
-        granted = sum(Loan.objects.values_list("amount", flat=True), ZERO)
-        return sum((r["fee"] + r["repayment"] for r in verified), ZERO) - granted
+    # --- what must always hold (tests/reliability/invariants.py) ---------------------------------------
 
     @invariant()
-    def fund_cash_adds_up_and_is_never_negative(self) -> None:
-        cash = self.cash(self.payment_rows())
-        assert ledger.fund_totals().cash == cash
-        assert cash >= ZERO
-
-    @invariant()
-    def each_balance_is_the_members_verified_fees(self) -> None:
-        fees: dict[int, Decimal] = defaultdict(lambda: ZERO)
-        for r in self.payment_rows():
-            if r["status"] == VERIFIED:
-                fees[r["member_id"]] += r["fee"]
-        for member in ledger.with_balance(User.objects.filter(pk__in=[m.pk for m in self.members])):
-            assert member.balance == fees[member.pk], member.username
-
-    @invariant()
-    def one_counting_payment_per_member_and_month(self) -> None:
-        seen = [(r["member_id"], r["month"]) for r in self.payment_rows() if r["status"] != REJECTED]
-        assert len(seen) == len(set(seen))
-
-    @invariant()
-    def one_draw_per_month_and_one_active_loan_per_member(self) -> None:
-        months = list(Draw.objects.values_list("month", flat=True))
-        assert len(months) == len(set(months))
-        active = list(Loan.objects.filter(state=Loan.State.ACTIVE).values_list("member_id", flat=True))
-        assert len(active) == len(set(active))
-        for draw in Draw.objects.exclude(winner=None).select_related("loan"):
-            assert (draw.loan.member_id, draw.loan.month, draw.loan.amount) == (draw.winner_id, draw.month, draw.amount)
-
-    @invariant()
-    def a_loan_is_settled_exactly_when_repaid(self) -> None:
-        rows = self.payment_rows()
-        for loan in Loan.objects.all():
-            verified = sum((r["repayment"] for r in rows if r["loan_id"] == loan.pk and r["status"] == VERIFIED), ZERO)
-            counting = sum((r["repayment"] for r in rows if r["loan_id"] == loan.pk and r["status"] != REJECTED), ZERO)
-            assert counting <= loan.amount, "a loan was over-repaid"
-            assert (loan.state == Loan.State.SETTLED) == (verified >= loan.amount), loan
-            if loan.state == Loan.State.SETTLED:
-                event("a loan was settled")
+    def the_ledger_adds_up(self) -> None:
+        rows = invariants.payment_rows()
+        invariants.assert_fund_cash_adds_up(rows)
+        invariants.assert_balances_are_verified_fees(rows)
+        invariants.assert_one_counting_payment_per_member_and_month(rows)
+        invariants.assert_one_draw_per_month_and_one_active_loan_per_member()
+        invariants.assert_loans_settled_exactly_when_repaid(rows)
+        if Loan.objects.filter(state=Loan.State.SETTLED).exists():
+            event("a loan was settled")
 
     @invariant()
     def no_payment_is_lost_or_changed_behind_our_back(self) -> None:

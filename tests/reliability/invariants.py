@@ -1,0 +1,76 @@
+"""What must hold for any fund at any moment, computed from the raw rows, not through fund.ledger.
+
+Used after every step of the state machine, after mixed load and after faults. Each check is
+stated once here so that every reliability test asks the same questions of the database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from decimal import Decimal
+
+from fund import ledger
+from fund.models import Draw, Loan, Payment, User
+from fund.money import ZERO
+
+VERIFIED, REJECTED = Payment.Status.VERIFIED, Payment.Status.REJECTED
+
+
+def payment_rows() -> list[dict]:
+    return list(Payment.objects.values("id", "member_id", "month", "fee", "repayment", "status", "loan_id"))
+
+
+def cash_from_rows(rows: list[dict]) -> Decimal:
+    """Fund cash = verified fees + verified repayments − all loans granted (DESIGN.md, "Money")."""
+    paid = sum((r["fee"] + r["repayment"] for r in rows if r["status"] == VERIFIED), ZERO)
+    return paid - sum(Loan.objects.values_list("amount", flat=True), ZERO)
+
+
+def assert_fund_cash_adds_up(rows: list[dict]) -> None:
+    cash = cash_from_rows(rows)
+    assert ledger.fund_totals().cash == cash, "the ledger's fund cash differs from the rows"
+    assert cash >= ZERO, f"fund cash is negative: {cash}"
+
+
+def assert_balances_are_verified_fees(rows: list[dict]) -> None:
+    fees: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for r in rows:
+        if r["status"] == VERIFIED:
+            fees[r["member_id"]] += r["fee"]
+    for member in ledger.with_balance(User.objects.all()):
+        assert member.balance == fees[member.pk], f"{member.username}: balance {member.balance} ≠ {fees[member.pk]}"
+
+
+def assert_one_counting_payment_per_member_and_month(rows: list[dict]) -> None:
+    counting = Counter((r["member_id"], r["month"]) for r in rows if r["status"] != REJECTED)
+    doubled = {key for key, times in counting.items() if times > 1}
+    assert not doubled, f"members paid twice for a month: {doubled}"
+
+
+def assert_one_draw_per_month_and_one_active_loan_per_member() -> None:
+    months = list(Draw.objects.values_list("month", flat=True))
+    assert len(months) == len(set(months)), "a month was drawn twice"
+    active = list(Loan.objects.filter(state=Loan.State.ACTIVE).values_list("member_id", flat=True))
+    assert len(active) == len(set(active)), "a member has two active loans"
+    for draw in Draw.objects.exclude(winner=None).select_related("loan"):
+        loan = draw.loan
+        assert (loan.member_id, loan.month, loan.amount) == (draw.winner_id, draw.month, draw.amount), draw
+
+
+def assert_loans_settled_exactly_when_repaid(rows: list[dict]) -> None:
+    for loan in Loan.objects.all():
+        mine = [r for r in rows if r["loan_id"] == loan.pk]
+        verified = sum((r["repayment"] for r in mine if r["status"] == VERIFIED), ZERO)
+        counting = sum((r["repayment"] for r in mine if r["status"] != REJECTED), ZERO)
+        assert counting <= loan.amount, f"{loan} is over-repaid: {counting}"
+        assert (loan.state == Loan.State.SETTLED) == (verified >= loan.amount), f"{loan}: {loan.state}, {verified}"
+
+
+def assert_ledger_adds_up() -> None:
+    """Every invariant at once (a few queries whatever the size of the fund)."""
+    rows = payment_rows()
+    assert_fund_cash_adds_up(rows)
+    assert_balances_are_verified_fees(rows)
+    assert_one_counting_payment_per_member_and_month(rows)
+    assert_one_draw_per_month_and_one_active_loan_per_member()
+    assert_loans_settled_exactly_when_repaid(rows)
