@@ -290,19 +290,33 @@ class DrawState:
 
     month: JalaliMonth
     draw: Draw | None
-    unpaid: list[User] = field(default_factory=list)
+    unpaid: list[User] = field(default_factory=list)  # empty when not asked for by name
     can_run: bool = False
-    refusal: str = ""  # why it cannot run now, for a person ("" when it can or has run)
+    refusal: str = ""  # why it cannot run now, for a person ("" when it can or has run, or not asked for)
+    unpaid_count: int = 0
 
 
-def draw_state(month: JalaliMonth) -> DrawState:
-    draw = Draw.objects.filter(month=month).select_related("winner", "loan").first()
+def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
+    """This month's draw: run, ready to run, or waiting (with who has not paid).
+
+    ``names=False`` is for a page that shows only how many have not paid: two small queries
+    instead of reading every unpaid member (thousands early in a large fund's month).
+    """
+    # The report (a row per member) is not needed to say whether and whom a draw has chosen.
+    draw = Draw.objects.filter(month=month).select_related("winner", "loan").defer("report").first()
     if draw is not None:
         return DrawState(month=month, draw=draw)
+    if not names:
+        counts = ledger.paid_count(month)
+        unpaid = counts.total - counts.paid
+        ready = month <= JalaliMonth.current() and counts.total > 0 and unpaid == 0
+        return DrawState(month=month, draw=None, can_run=ready, unpaid_count=unpaid)
     refusal = _refusal(month)
     if refusal is None:
         return DrawState(month=month, draw=None, can_run=True)
-    return DrawState(month=month, draw=None, unpaid=refusal.unpaid, refusal=str(refusal))
+    return DrawState(
+        month=month, draw=None, unpaid=refusal.unpaid, refusal=str(refusal), unpaid_count=len(refusal.unpaid)
+    )
 
 
 def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
@@ -333,6 +347,33 @@ def _keep(cache: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
         cache.pop(next(iter(cache)))  # the oldest: dicts keep insertion order
     cache[key] = value
     return value
+
+
+@dataclass(frozen=True)
+class ReportIndex:
+    """What pages look up in a report besides its first rows: where each member's row is."""
+
+    positions: dict[int, int]  # member id → index in the report's rows
+    eligible: int
+
+
+_INDEXES: dict[int, tuple[dict[str, Any], ReportIndex]] = {}
+
+
+def report_index(report: dict[str, Any]) -> ReportIndex:
+    """The report's index, built once for each report the caches above hold (kept by identity)."""
+    entry = _INDEXES.get(id(report))
+    if entry is not None and entry[0] is report:
+        return entry[1]
+    rows = report.get("rows", [])
+    index = ReportIndex(
+        positions={row.get("member_id"): position for position, row in enumerate(rows)},
+        eligible=sum(1 for row in rows if row.get("eligible")),
+    )
+    if len(_INDEXES) >= 2 * _KEPT:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[id(report)] = (report, index)  # the report itself is kept so its id cannot be reused
+    return index
 
 
 def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:

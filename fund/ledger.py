@@ -127,8 +127,10 @@ class PaidCount:
 
 
 def paid_count(month: JalaliMonth) -> PaidCount:
-    paid = Payment.objects.filter(member=OuterRef("pk"), month=month, status=VERIFIED)
-    counts = User.objects.members().aggregate(total=Count("pk"), paid=Count("pk", filter=Exists(paid)))
+    # IN (one indexed read of the month's payments), not EXISTS per member: the member page asks
+    # on every visit, and an EXISTS for each of 10,000 members costs ~30 ms.
+    paid = Payment.objects.filter(month=month, status=VERIFIED).values("member_id")
+    counts = User.objects.members().aggregate(total=Count("pk"), paid=Count("pk", filter=Q(pk__in=paid)))
     return PaidCount(paid=counts["paid"], total=counts["total"])
 
 

@@ -88,11 +88,13 @@ class ReportTable:
 
 
 def report_table(report: dict | None, member: User, limit: int | None = TABLE_ROWS) -> ReportTable:
-    rows = (report or {}).get("rows", [])
+    report = report or {}
+    rows = report.get("rows", [])
     shown = rows if limit is None else rows[:limit]
-    if limit is not None and not any(row.get("member_id") == member.pk for row in shown):
-        shown = shown + [row for row in rows[limit:] if row.get("member_id") == member.pk]
-    return ReportTable(_report_rows({"rows": shown}, member), len(rows), list((report or {}).get("pool", [])))
+    position = draws.report_index(report).positions.get(member.pk) if rows else None
+    if limit is not None and position is not None and position >= limit:
+        shown = [*shown, rows[position]]
+    return ReportTable(_report_rows({"rows": shown}, member), len(rows), list(report.get("pool", [])))
 
 
 def _member_context(member: User, payment_form: PaymentForm | None, loan_form: LoanRequestForm | None) -> dict:
@@ -101,7 +103,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
     position = loan_position(member, month)
     due = position.due if position else None
     status = this_month(member, month)
-    state = draws.draw_state(month)
+    state = draws.draw_state(month, names=False)
     last = latest_draw()
     last_report = draws.stored_report(last) if last else None
     if payment_form is None and status.payment_due:
@@ -182,7 +184,7 @@ def _projection(month: JalaliMonth, state: draws.DrawState, member: User, limit:
         table=table,
         winner_id=report.get("winner_id"),
         mine=next((row for row in table.rows if row["mine"]), None),
-        eligible_count=sum(1 for row in report.get("rows", []) if row.get("eligible")),
+        eligible_count=draws.report_index(report).eligible,
     )
 
 
@@ -309,7 +311,7 @@ def ranking(request: HttpRequest) -> HttpResponse:
     if not request.user.is_fund_member:
         return _not_a_member(request)
     month = JalaliMonth.current()
-    projection = _projection(month, draws.draw_state(month), request.user, limit=None)
+    projection = _projection(month, draws.draw_state(month, names=False), request.user, limit=None)
     return render(request, "fund/ranking.html", {"projection": projection})
 
 

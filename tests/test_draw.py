@@ -463,6 +463,18 @@ def test_draw_state_tells_whether_the_draw_can_run(two_members, history):
     assert (state.draw, state.can_run, state.refusal) == (result, False, "")
 
 
+def test_draw_state_without_names_counts_the_unpaid_and_agrees_on_whether_it_can_run(two_members, history):
+    _alice, bob = two_members
+    state = draw_state(M, names=False)
+    assert (state.draw, state.can_run, state.unpaid_count, state.unpaid) == (None, False, 1, [])
+    assert draw_state(M).unpaid_count == 1
+    history.pay(bob, M)
+    assert (draw_state(M, names=False).can_run, draw_state(M, names=False).unpaid_count) == (True, 0)
+    assert draw_state(JalaliMonth.current() + 1, names=False).can_run is False  # not begun yet
+    result = run_draw(month=M)
+    assert draw_state(M, names=False).draw == result
+
+
 # --- bounded queries --------------------------------------------------------------------------------------------
 
 
