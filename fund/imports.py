@@ -399,7 +399,9 @@ class HistoryResource(resources.ModelResource):
         return getattr(instance, "_saghat_skip", False) and not import_validation_errors
 
     def after_import(self, dataset: tablib.Dataset, result: Result, **kwargs: Any) -> None:
-        super().after_import(dataset, result, **kwargs)
+        # No super(): import-export resets the id sequence to the largest id this transaction can
+        # see, which moves it back below ids that concurrent submissions have taken, so their next
+        # inserts collide on the primary key. Our files never carry ids: the sequence is always right.
         if isinstance(result, HistoryResult):
             good = [plan for plan in self.plans if plan.ok]
             result.summary = self.summary(good)
