@@ -255,7 +255,9 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
     except IntegrityError:
         if Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).exists():
             raise PaymentRefused(_already_paid(member, month, source, VERIFIED), "month") from None
-        raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
+        if bitpin_id and Payment.objects.filter(bitpin_id=bitpin_id).exclude(status=REJECTED).exists():
+            raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
+        raise  # not a rule the member broke: never tell them their Bitpin id was taken when it was not
 
 
 # --- deciding: verified or rejected -------------------------------------------------------------
