@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,15 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return _visible(str(value)).strip()
+
+
+def plain_cell_text(value: Any) -> str:
+    """A text cell that may be stored: control characters (NUL above all, which PostgreSQL cannot
+    store) are refused with a plain reason instead of failing in the database."""
+    text = cell_text(value)
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ValueError(_("This cell contains a control character (such as NUL); remove it."))
+    return text
 
 
 def clean_month(value: Any, *, latest: JalaliMonth) -> JalaliMonth:
@@ -202,7 +212,7 @@ class TextWidget(widgets.Widget):
         self.max_length, self.required = max_length, required
 
     def clean(self, value: Any, row: dict | None = None, **kwargs: Any) -> str:
-        text = cell_text(value)
+        text = plain_cell_text(value)
         if self.required and not text:
             raise ValueError(_("This cell is required."))
         if len(text) > self.max_length:
@@ -235,7 +245,7 @@ class MemberWidget(widgets.Widget):
         if self.directory is None:
             self.load()
         assert self.directory is not None
-        name = cell_text(value)
+        name = plain_cell_text(value)
         if not name:
             raise ValueError(_("Enter the member's username."))
         user = self.directory.get(name) or self.directory.get(to_ascii_digits(name))
