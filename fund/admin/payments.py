@@ -52,6 +52,12 @@ class RecordPaymentForm(forms.ModelForm):
     def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
+        member = str(self.data.get("member", "")) if self.is_bound else ""
+        if member and not (member.strip().isdecimal() and len(member.strip()) <= 18):
+            # Django's autocomplete widget looks the posted value up again to show it, and a value
+            # that is not an id raises there (a server error) instead of "select a valid choice".
+            self.data = self.data.copy()
+            self.data["member"] = "0" if member.strip() else ""
         self.fields["month"].initial = str(JalaliMonth.current())
         self.fields["repayment"].required = False
         self.fields["repayment"].help_text = _("Only for a member with an active loan.")
