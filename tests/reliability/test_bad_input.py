@@ -307,3 +307,134 @@ def test_any_cells_under_the_payment_headers_are_imported_or_refused_row_by_row(
         if not outcome.ok:
             assert snapshot() == before
             assert all(str(problem).strip() for problem in outcome.problems)
+
+
+# --- the admin's forms and lists -------------------------------------------------------------------------
+
+
+def admin_form_errors(response) -> bool:
+    """The admin page came back with its form's errors shown (and so wrote nothing)."""
+    if response.status_code != 200:
+        return False
+    adminform = response.context.get("adminform")
+    form = adminform.form if adminform is not None else response.context.get("form")
+    return bool(form is not None and form.errors) and "errornote" in response.content.decode()
+
+
+members_typed = st.one_of(st.sampled_from(["alice", "bob", "0", "-1", "999999", "abc", "", "1.5"]), texts)
+
+
+@HYPOTHESIS
+@given(who=members_typed, month=months, fee=amounts, repayment=amounts, bitpin_id=texts)
+@example(who="alice", month="1404/09", fee="25", repayment="", bitpin_id="bp-admin")
+@example(who="abc", month="", fee="", repayment="", bitpin_id="")  # the autocomplete widget once raised here
+@example(who=" ", month="", fee="", repayment="", bitpin_id="")
+@example(who="9" * 30, month="1404/09", fee="25", repayment="", bitpin_id="bp-admin")
+def test_recording_a_payment_in_the_admin_answers_any_input_with_errors_or_a_valid_payment(
+    operator_web, member, other_member, who, month, fee, repayment, bitpin_id
+):
+    people = {"alice": str(member.pk), "bob": str(other_member.pk)}
+    data = {"member": people.get(who, who), "month": month, "fee": fee, "repayment": repayment, "bitpin_id": bitpin_id}
+    with rolled_back():
+        before = snapshot()
+        response = operator_web.post(reverse("admin:fund_payment_add"), data)
+        if response.status_code == 200:
+            assert admin_form_errors(response)
+            assert snapshot() == before
+            return
+        assert response.status_code == 302
+        payment = Payment.objects.get(source=Payment.Source.ADMIN)
+        assert payment.member_id in (member.pk, other_member.pk)
+        assert payment.month <= THIS_MONTH and payment.status == Payment.Status.PENDING
+        assert FundConfig.load().min_fee <= payment.fee <= MAX_AMOUNT and payment.repayment == 0
+        assert payment.bitpin_id == bitpin_id.strip() and 0 < len(payment.bitpin_id) <= 100
+
+
+small_numbers = st.one_of(st.integers(min_value=-(10**6), max_value=10**6).map(str), texts)
+
+
+@HYPOTHESIS
+@given(
+    name=texts,
+    min_fee=amounts,
+    min_repayment=amounts,
+    max_months=small_numbers,
+    reminder=st.just("") | small_numbers,
+    auto_draw=st.booleans(),
+)
+@example(name="Our fund", min_fee="۲۵", min_repayment="30", max_months="12", reminder="3", auto_draw=True)
+def test_the_fund_configuration_answers_any_input_with_errors_or_a_valid_configuration(
+    operator_web, config, name, min_fee, min_repayment, max_months, reminder, auto_draw
+):
+    data = {"name": name, "min_fee": min_fee, "min_repayment": min_repayment, "max_repayment_months": max_months,
+            "reminder_days_before": reminder} | ({"auto_draw": "on"} if auto_draw else {})  # fmt: skip
+    with rolled_back():
+        before = snapshot()
+        response = operator_web.post(reverse("admin:fund_fundconfig_change", args=[config.pk]), data)
+        if response.status_code == 200:
+            assert admin_form_errors(response)
+            assert snapshot() == before
+            return
+        assert response.status_code == 302
+        saved = FundConfig.load()
+        assert 0 < saved.min_fee <= MAX_AMOUNT and 0 < saved.min_repayment <= MAX_AMOUNT
+        assert 0 < saved.max_repayment_months <= 32767
+        assert saved.reminder_days_before is None or 0 <= saved.reminder_days_before <= 32767
+        assert saved.name.strip() and len(saved.name) <= 120
+
+
+@HYPOTHESIS
+@given(username=texts, first_name=texts, email=texts, loan_request=amounts)
+@example(username="dara", first_name="دارا", email="dara@example.org", loan_request="۱۰۰")
+def test_adding_a_member_answers_any_input_with_errors_or_a_valid_member(
+    operator_web, username, first_name, email, loan_request
+):
+    data = {"username": username, "first_name": first_name, "email": email, "is_member": "on",
+            "loan_request_amount": loan_request}  # fmt: skip
+    with rolled_back():
+        before = snapshot()
+        response = operator_web.post(reverse("admin:fund_user_add"), data)
+        if response.status_code == 200:
+            assert admin_form_errors(response)
+            assert snapshot() == before
+            return
+        assert response.status_code == 302
+        added = User.objects.get(username=username)
+        assert added.is_member and not added.has_usable_password()
+        assert 0 <= added.loan_request_amount <= MAX_AMOUNT
+
+
+@HYPOTHESIS
+@given(note=texts, verify=st.booleans())
+def test_deciding_by_hand_answers_any_note_with_an_error_or_a_decision(operator_web, history, member, note, verify):
+    name = "admin:fund_payment_verify_by_hand_detail" if verify else "admin:fund_payment_reject_detail"
+    with rolled_back():
+        payment = history.pay(member, THIS_MONTH, status=Payment.Status.PENDING, bitpin_id="bp-decide")
+        response = operator_web.post(reverse(name, args=[payment.pk]), {"confirmed": "yes", "note": note})
+        decided = Payment.objects.get(pk=payment.pk)
+        if response.status_code == 200:
+            assert decided.status == Payment.Status.PENDING
+            return
+        assert response.status_code == 302
+        assert decided.status == (Payment.Status.VERIFIED if verify else Payment.Status.REJECTED)
+        assert decided.note == note.strip() and 0 < len(decided.note) <= 500
+
+
+@pytest.fixture
+def a_payment(history, member) -> Payment:
+    return history.pay(member, THIS_MONTH)
+
+
+LISTS = ["payment", "user", "loan", "draw"]
+LIST_PARAMETERS = ["month", "q", "o", "p", "status", "status__exact", "source", "source__exact", "paid", "loan",
+                   "is_active__exact", "is_member__exact", "state", "state__exact", "e", "_facets", "all",
+                   "member__id__exact", "month__gte"]  # fmt: skip
+
+
+@HYPOTHESIS
+@given(model=st.sampled_from(LISTS), params=st.dictionaries(st.sampled_from(LIST_PARAMETERS), texts, max_size=4))
+@example(model="payment", params={"month": "1404/13"})
+@example(model="payment", params={"q": "\x00"})
+def test_admin_lists_answer_any_filter_search_or_page_without_a_server_error(operator_web, a_payment, model, params):
+    response = operator_web.get(reverse(f"admin:fund_{model}_changelist"), params)
+    assert response.status_code in (200, 302)
