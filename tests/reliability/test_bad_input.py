@@ -404,6 +404,39 @@ def test_adding_a_member_answers_any_input_with_errors_or_a_valid_member(
         assert 0 <= added.loan_request_amount <= MAX_AMOUNT
 
 
+def member_change_data(client, member: User) -> dict:
+    """The member's change form as the admin renders it, ready to post back (as test_admin_members does)."""
+    form = client.get(reverse("admin:fund_user_change", args=[member.pk])).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and not isinstance(value, bool)}
+    data.pop("password", None)
+    data.pop("groups", None)
+    data.update({"is_active": "on", "is_member": "on", "date_joined_0": "", "last_login_0": ""})
+    data.update({"payments-TOTAL_FORMS": "0", "payments-INITIAL_FORMS": "0"})
+    data.update({"loans-TOTAL_FORMS": "0", "loans-INITIAL_FORMS": "0"})
+    return data
+
+
+@HYPOTHESIS
+@given(loan_request=amounts, first_name=texts, email=texts, username=st.just("alice") | texts)
+@example(loan_request="۴۰", first_name="Alice", email="alice@example.org", username="alice")
+def test_changing_a_member_answers_any_input_with_errors_or_a_valid_member(
+    operator_web, member, loan_request, first_name, email, username
+):
+    data = member_change_data(operator_web, member) | {
+        "loan_request_amount": loan_request, "first_name": first_name, "email": email, "username": username}  # fmt: skip
+    with rolled_back():
+        before = snapshot()
+        response = operator_web.post(reverse("admin:fund_user_change", args=[member.pk]), data)
+        if response.status_code == 200:
+            assert admin_form_errors(response)
+            assert snapshot() == before
+            return
+        assert response.status_code == 302, response.content.decode()[:2000]
+        changed = User.objects.get(pk=member.pk)
+        assert 0 <= changed.loan_request_amount <= MAX_AMOUNT
+        assert changed.check_password("alice-pass-1404")  # the form never touches the password
+
+
 @HYPOTHESIS
 @given(note=texts, verify=st.booleans())
 def test_deciding_by_hand_answers_any_note_with_an_error_or_a_decision(operator_web, history, member, note, verify):
