@@ -134,6 +134,25 @@ def test_command_imports_each_sample_and_the_database_holds_them(db, operator, c
     assert Payment.objects.get(member__username="reza", month=JalaliMonth(1402, 1)).bitpin_id == "bp-reza-1"
 
 
+def test_imported_payments_are_stored_verified_with_their_origin_and_who_imported_them(db, operator):
+    # On PostgreSQL the payments are written with COPY: every column must come out as bulk_create's.
+    for kind in KINDS:
+        dataset = load_dataset(content=(SAMPLES / f"{kind}.csv").read_bytes(), file_name=f"{kind}.csv")
+        assert run_import(kind=kind, dataset=dataset, file_name=f"{kind}.csv", user=operator).ok
+    payment = Payment.objects.get(member__username="reza", month=JalaliMonth(1402, 1))
+    assert (payment.status, payment.source, payment.note) == ("verified", "import", "imported from payments.csv")
+    assert (payment.submitted_by, payment.verified_by, payment.attempts, payment.last_error) == (
+        operator,
+        operator,
+        0,
+        "",
+    )
+    assert payment.created_at is not None and payment.verified_at is not None and payment.next_attempt_at is None
+    assert Payment.objects.filter(status="verified", source="import").count() == Payment.objects.count()
+    new = Payment.objects.create(member=payment.member, month=JalaliMonth(1404, 1), fee=Decimal(20), bitpin_id="x")
+    assert new.pk > max(Payment.objects.exclude(pk=new.pk).values_list("pk", flat=True))  # ids still increase
+
+
 def test_xlsx_samples_with_persian_headers_give_the_same_database_as_the_csv_ones(db, operator):
     for kind in KINDS:
         assert import_file(kind, SAMPLES / f"{kind}.csv").ok
