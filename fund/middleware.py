@@ -9,9 +9,10 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from fund.admin.roles import may_read
 
@@ -27,4 +28,12 @@ class AdminOnlyForOperatorsMiddleware:
                 return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}")
             if not may_read(user):
                 return redirect("member-home")
+            if _has_nul(request):
+                # The admin's list filters pass parameters to the database as they are, and
+                # PostgreSQL refuses NUL in text: say so instead of failing with a server error.
+                return HttpResponseBadRequest(_("The address contains a NUL character, which is not allowed."))
         return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
