@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
@@ -38,6 +39,35 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
         kwargs = super().get_import_data_kwargs(**kwargs)
         kwargs["rollback_on_validation_errors"] = True
         return kwargs
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        form = self.create_confirm_form(request)
+        if self.has_import_permission(request) and form.is_valid() and not self._confirmable(request, form):
+            messages.error(request, _("This import can no longer be confirmed: upload the file again."))
+            app_label, model_name = self.get_model_info()
+            return HttpResponseRedirect(reverse(f"admin:{app_label}_{model_name}_import"))
+        return super().process_import(request, **kwargs)
+
+    def _confirmable(self, request: HttpRequest, form: Any) -> bool:
+        """The confirmation names a format, a resource and an uploaded file that exist. A forged or
+        expired one would otherwise fail deep inside import-export with a server error."""
+        formats, resources = self.get_import_formats(), self.get_import_resource_classes(request)
+        chosen, resource = form.cleaned_data["format"], form.cleaned_data.get("resource") or "0"
+        if not (chosen.isdecimal() and int(chosen) < len(formats)):
+            return False
+        if not (resource.isdecimal() and int(resource) < len(resources)):
+            return False
+        input_format = formats[int(chosen)](encoding=self.from_encoding)
+        storage = self.get_tmp_storage_class()(
+            name=form.cleaned_data["import_file_name"],
+            encoding=None if input_format.is_binary() else self.from_encoding,
+            read_mode=input_format.get_read_mode(),
+            **self.get_tmp_storage_class_kwargs(),
+        )
+        try:
+            return storage.read() is not None
+        except OSError:
+            return False
 
     def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
