@@ -475,3 +475,26 @@ def test_admin_lists_answer_any_filter_search_or_page_without_a_server_error(ope
         assert response.status_code == 400 and b"NUL" in response.content
     else:
         assert response.status_code in (200, 302)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            "import_file_name": st.sampled_from(["../../etc/passwd", "missing", "", "\x00"]) | texts,
+            "original_file_name": texts,
+            "format": st.sampled_from(["0", "1", "2", "-1", "x", ""]) | texts,
+            "resource": st.sampled_from(["0", "1", "x", ""]) | texts,
+        },
+    )
+)
+@example(fields={"import_file_name": "missing", "original_file_name": "a.csv", "format": "0"})
+@example(fields={"import_file_name": "missing", "original_file_name": "a.csv", "format": "x"})
+@example(fields={"import_file_name": "missing", "original_file_name": "a.csv", "format": "7", "resource": "3"})
+def test_a_forged_import_confirmation_writes_nothing_and_never_fails(operator_web, member, fields):
+    with rolled_back():
+        before = snapshot()
+        response = operator_web.post(reverse("admin:fund_payment_process_import"), fields)
+        assert response.status_code in (200, 302, 400)
+        assert snapshot() == before
