@@ -106,6 +106,15 @@ def run(fund: Fund, sizes: Sizes) -> list[Row]:
         ("members: sorted by balance", "/admin/fund/user/?o=-2", "member", False),
         ("members: search by name", "/admin/fund/user/?q=member12", "member12", True),
     ]
+    dashboard = repeat(page(client, "/admin/", "admin"), times=sizes.reps, warmup=1)
+    rows.append(
+        Row(
+            scenario="4. Admin lists",
+            what="the dashboard (this month, fund totals, 24-month chart, projected ranking)",
+            ours=Figure.of(dashboard),
+            target="none set (reported)",
+        )
+    )
     for what, url, expect, with_baseline in member_pages:
         ours = repeat(page(client, url, expect), times=sizes.reps, warmup=1)
         baseline = None
