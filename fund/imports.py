@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +56,8 @@ ROW = NON_FIELD_ERRORS  # the key of a problem that concerns the row, not one ce
 _INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 # Thousands separators are fine only in the right places: 1,234,567.5 yes; 1,5 or 1.000,5 no.
 _GROUP_SEPARATORS = ",٬،"
+# Unicode's control characters (category Cc): C0, DEL and C1. A regex: this runs for every cell.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _GROUPED = re.compile(r"^\d{1,3}(?:[,٬،]\d{3})+(?:[.٫]\d*)?$")
 _TRUE = {"1", "yes", "y", "true", "t", "active", "بله", "بلی", "آری", "فعال", "درست"}
 _FALSE = {"0", "no", "n", "false", "f", "inactive", "خیر", "نه", "غیرفعال", "غیر فعال", "نادرست"}
@@ -93,7 +94,7 @@ def plain_cell_text(value: Any) -> str:
     """A text cell that may be stored: control characters (NUL above all, which PostgreSQL cannot
     store) are refused with a plain reason instead of failing in the database."""
     text = cell_text(value)
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if _CONTROL.search(text):
         raise ValueError(_("This cell contains a control character (such as NUL); remove it."))
     return text
 
@@ -155,6 +156,8 @@ def clean_amount(value: Any, *, required: bool = True, positive: bool = False) -
 
 def _check_grouping(text: str) -> None:
     """parse_amount drops thousands separators; refuse them where they cannot be thousands (1,5)."""
+    if not any(sep in text for sep in _GROUP_SEPARATORS):
+        return  # most cells: no separator at all
     compact = to_ascii_digits(text).strip().replace(" ", "").replace("\u00a0", "").replace("\u200c", "")
     if any(sep in compact for sep in _GROUP_SEPARATORS) and not _GROUPED.match(compact.lstrip("+-")):
         raise ValueError(

@@ -5,6 +5,7 @@ Money is always ``Decimal``, stored with 8 decimal places and at most 20 digits.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -24,6 +25,10 @@ MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - QUANTUM
 
 # Arabic decimal separator (U+066B) and thousands separator (U+066C), Persian comma, plain comma.
 _SEPARATORS = {"٫": ".", "٬": "", "،": "", ",": "", "_": "", " ": "", "\u200c": "", "\u00a0": ""}
+
+
+# Plain ASCII digits with at most 8 decimals and 12 integer digits (MAX_AMOUNT has 12).
+_PLAIN = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,8})?")
 
 
 class AmountError(ValueError):
@@ -46,6 +51,9 @@ def parse_amount(value: Any) -> Decimal:
     elif isinstance(value, float):
         # Spreadsheet cells arrive as floats: repr gives the shortest text that round-trips.
         number = _to_decimal(repr(value))
+    elif isinstance(value, str) and _PLAIN.fullmatch(value):
+        # The common cell, "20" or "1250.5": nothing to normalise and within every limit below.
+        return quantize(Decimal(value))
     else:
         text = to_ascii_digits(str(value)).strip()
         for sep, replacement in _SEPARATORS.items():
