@@ -78,3 +78,10 @@ def test_any_text_is_an_amount_or_a_clear_refusal(text):
         assert str(error)
     else:
         assert value.is_finite() and value >= 0
+
+
+@pytest.mark.parametrize("text", ["0", "20", "020", "1250.5", "0.00000001", "999999999999.99999999"])
+def test_plain_amounts_take_the_short_way_to_the_same_value(text):
+    # " 20 " is not plain (spaces), so it goes the long way: both must give the same amount.
+    assert parse_amount(text) == parse_amount(f" {text} ")
+    assert parse_amount(text).as_tuple().exponent == -8
