@@ -79,9 +79,9 @@ def _draw_and_roll_back(month: JalaliMonth, reports: list[dict]) -> None:
         transaction.set_rollback(True)
 
 
-def _comparable(report: dict) -> list[dict]:
-    # The seed (and so the winner among tied members) is drawn afresh each time.
-    return report["rows"]
+def _comparable(report: dict) -> tuple:
+    # Not the seed (nor so the winner among tied members): it is drawn afresh each time.
+    return report["fund_cash"], report["pool"], report["rows"]
 
 
 def run(fund: Fund, sizes: Sizes) -> list[Row]:
