@@ -7,11 +7,16 @@ button: reverting a row from its history would bypass the services, so it is ref
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.db.models import IntegerField, Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 
@@ -50,12 +55,50 @@ class RoleAdminMixin:
             return actions
         return {name: spec for name, spec in actions.items() if name in READ_ONLY_ACTIONS}
 
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        # Django filters by the posted ids as they are: a forged one that is not an id raised a
+        # server error there. Such a selection does nothing and says so.
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if isinstance(self.model._meta.pk, IntegerField) and not all(map(_looks_like_an_id, selected)):
+            self.message_user(request, _("The selection is not valid: nothing was done."), messages.WARNING)
+            return None
+        return super().response_action(request, queryset)
+
+    def get_urls(self) -> list:
+        # unfold's detail actions, simple-history's pages and our own views look a row up by the id
+        # in the address as typed, and text there ("abc") raised a server error: such an address is a 404.
+        return [_ids_checked(pattern, self.model) for pattern in super().get_urls()]
+
     # django-import-export asks these (its default lets anyone with admin access import).
     def has_import_permission(self, request: HttpRequest) -> bool:
         return is_operator(request.user)
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return may_read(request.user)
+
+
+ID_KEYWORDS = ("object_id", "id", "version_id")
+
+
+def _ids_checked(pattern: Any, model: type[Model]) -> Any:
+    """The URL pattern, its view refusing with 404 an id that cannot be one of ``model``'s."""
+    if not isinstance(pattern, URLPattern) or not isinstance(model._meta.pk, IntegerField):
+        return pattern
+    view = pattern.callback
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        ids = [*args, *(kwargs[name] for name in ID_KEYWORDS if name in kwargs)]
+        if not all(_looks_like_an_id(value) for value in ids):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return URLPattern(pattern.pattern, checked, pattern.default_args, pattern.name)
+
+
+def _looks_like_an_id(value: Any) -> bool:
+    text = str(value)
+    return text.isdecimal() and len(text) <= 18  # fits a 64-bit integer column
 
 
 class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):

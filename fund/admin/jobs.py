@@ -25,6 +25,9 @@ for model in (Schedule, Success, Failure, OrmQ):
 class JobAdminMixin(RoleAdminMixin):
     actions = ("resubmit",)
 
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return False  # results are written by the worker; django-q2's own admin offers no add page either
+
     @action(description=_("Resubmit the selected jobs to the queue"), permissions=["operate"])
     def resubmit(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         jobs = list(queryset)
