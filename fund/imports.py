@@ -31,7 +31,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -420,6 +420,11 @@ class HistoryResource(resources.ModelResource):
         try:
             self.write([plan.values for plan in plans])
         except Exception as error:  # a database refusal: reported for the file, as the library does
+            # COPY fails outside Django's cursor wrapper, so Django does not know the transaction
+            # is broken: roll back to the caller's savepoint, or every later query fails too.
+            transaction.set_rollback(True)
+            if isinstance(error, IntegrityError) or str(getattr(error, "sqlstate", "") or "").startswith("23"):
+                error = ImportFileError(_written_meanwhile())
             self.handle_import_error(result, error, raise_errors)
 
     def write(self, rows: list[dict[str, Any]]) -> None:
@@ -499,6 +504,13 @@ def normalise_headers(dataset: tablib.Dataset, headers: dict[str, tuple[str, ...
         )
     if renamed:
         dataset.headers = renamed
+
+
+def _written_meanwhile() -> str:
+    return _(
+        "Some of these rows were written by someone else while this file was imported (another import "
+        "or a payment): nothing was imported. Check the file again."
+    )
 
 
 def copy_rows(model: type[Model], rows: Iterable[dict[str, Any]]) -> None:
