@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import translation
 
 from fund.draw import DrawRefused, run_draw
-from fund.imports import ImportFileError, PaymentResource, run_import
+from fund.imports import ImportFileError, PaymentResource, problems_of, run_import
 from fund.jalali import JalaliMonth
 from fund.models import Draw, FundConfig, Loan, Payment, User
 from fund.payments import (
@@ -213,7 +213,7 @@ class ImportThatLetsAPaymentIn(PaymentResource):
         self.during_write = during_write
 
     def bulk_create(self, *args: object, **kwargs: object) -> None:
-        writes = bool(self.create_instances)
+        writes = bool(self.to_write)  # the checked rows HistoryResource writes in one go
         super().bulk_create(*args, **kwargs)
         if writes:
             self.during_write()
@@ -259,3 +259,53 @@ def test_a_payment_submitted_while_an_import_is_writing_is_never_refused_or_lost
 def db_members(transactional_db) -> list[User]:
     FundConfig.load()
     return [User.objects.create_user(name, is_member=True) for name in ("importer", "payer", "later")]
+
+
+class ImportThatWaits(PaymentResource):
+    """The payments import, announcing when it is about to write its checked rows."""
+
+    def __init__(self, about_to_write: threading.Event, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.about_to_write = about_to_write
+
+    def write(self, rows: list) -> None:
+        self.about_to_write.set()
+        super().write(rows)
+
+
+def test_the_same_file_imported_twice_at_once_is_written_once_and_the_other_says_why(db_members):
+    month = JalaliMonth.current()
+    members = db_members
+    second_ready = threading.Event()
+    outcomes: list = []
+
+    def second_import() -> None:
+        try:
+            with translation.override("en"):
+                resource = ImportThatWaits(second_ready)
+                outcomes.append(resource.import_data(history_file(members, month - 4), file_name="again.csv"))
+        except BaseException as error:  # noqa: BLE001
+            outcomes.append(error)
+            second_ready.set()
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=second_import)
+
+    def start_the_second_import() -> None:
+        # The first import has written but not committed; the second has checked the file (it saw
+        # no payments yet) and is about to write the same rows when the first one commits.
+        second.start()
+        assert second_ready.wait(timeout=30)
+
+    first = ImportThatLetsAPaymentIn(start_the_second_import)
+    result = first.import_data(history_file(members, month - 4), dry_run=False, file_name="history.csv")
+    second.join(timeout=60)
+
+    assert not result.has_errors() and not result.has_validation_errors()
+    [refused] = outcomes
+    assert not isinstance(refused, BaseException), refused
+    problems = [str(problem) for problem in problems_of(refused)]
+    assert problems and all("written by someone else" in problem for problem in problems), problems
+    assert Payment.objects.filter(month=month - 4).count() == len(members)
+    assert_ledger_adds_up()
