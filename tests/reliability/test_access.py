@@ -358,7 +358,9 @@ PRODUCTION = {"DEBUG": "false", "SECRET_KEY": REAL_KEY, "ALLOWED_HOSTS": "fund.e
 
 def run_python(args: list[str], env: dict[str, str], drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run Python in the project as a server would: no pytest, no SAGHAT_TESTING."""
-    environment = {k: v for k, v in os.environ.items() if k not in {"SAGHAT_TESTING", "SECRET_KEY", *drop}}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set in this process by the browser tests' fixture, never on a server.
+    test_only = {"SAGHAT_TESTING", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE", *drop}
+    environment = {k: v for k, v in os.environ.items() if k not in test_only}
     environment.update({"DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(BASE_DIR), **env})
     for name in drop:
         environment.pop(name, None)
