@@ -352,7 +352,7 @@ def test_a_few_failures_then_success_is_not_throttled(client, member, config):
 
 # --- production settings, in a fresh process ------------------------------------------------------------
 
-REAL_KEY = "k3Y-" + "q8Zr2xW9vN4mT7bL1cF6hJ0pS5dG3aE8uY2iO7kR4wQ9zX1nB6"  # 50 characters, not the default
+REAL_KEY = "k3Y-" + "q8Zr2xW9vN4mT7bL1cF6hJ0pS5dG3aE8uY2iO7kR4wQ9zX1nB6"  # 54 characters: check --deploy wants 50+
 PRODUCTION = {"DEBUG": "false", "SECRET_KEY": REAL_KEY, "ALLOWED_HOSTS": "fund.example.org"}
 
 
