@@ -11,6 +11,7 @@ import random
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -66,8 +67,12 @@ class DrawRefused(Exception):
 # --- the report: one builder for the draw and the projection ------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def _money(amount: Decimal) -> str:
-    """A plain decimal string without trailing zeros: "123.45", "100", "0"."""
+    """A plain decimal string without trailing zeros: "123.45", "100", "0".
+
+    Remembered: a report writes five amounts for each of thousands of members, and few differ.
+    """
     return f"{amount.normalize():f}"
 
 

@@ -29,7 +29,11 @@ VERIFIED = Payment.Status.VERIFIED
 
 
 def per_member_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:
-    """The draw factors, one query per factor per member: what a first version would write."""
+    """The draw factors, one query per factor per member: what a first version would write.
+
+    Eight factors (DESIGN.md, "Monthly draw", §3) and the two facts eligibility needs (an active
+    loan, this month's payment): ten queries per member.
+    """
     factors = []
     for member in User.objects.members().order_by("pk"):
         paid = Payment.objects.filter(member=member, status=VERIFIED, month__lte=month)
@@ -48,7 +52,10 @@ def per_member_factors(month: JalaliMonth, members: Iterable[User] | None = None
                 previous_loan_amount=quantize(previous or ZERO),
                 total_loan_amount_received=quantize(loans.aggregate(total=Sum("amount"))["total"] or ZERO),
                 total_loans_received=loans.count(),
-                loan_request_amount=quantize(member.loan_request_amount),
+                # A factor too: read with its own query, like the others.
+                loan_request_amount=quantize(
+                    User.objects.values_list("loan_request_amount", flat=True).get(pk=member.pk)
+                ),
                 has_active_loan=Loan.objects.filter(member=member, state=Loan.State.ACTIVE).exists(),
                 paid_this_month=paid.filter(month=month).exists(),
             )
