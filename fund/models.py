@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -59,6 +60,10 @@ class User(AbstractUser):
         return self.is_active and self.is_member
 
 
+# Ten years: a longer schedule is a typo, and SQLite would store what PostgreSQL's smallint refuses.
+MAX_REPAYMENT_MONTHS = 120
+
+
 class FundConfig(models.Model):
     """The fund's one row of configuration (DESIGN.md, "Fund configuration")."""
 
@@ -66,7 +71,12 @@ class FundConfig(models.Model):
 
     name = models.CharField(_("fund name"), max_length=120, default=_("Saghat friendly fund"))
     min_fee = AmountField(_("minimum monthly membership fee (USDT)"), default=Decimal("20"))
-    max_repayment_months = models.PositiveSmallIntegerField(_("maximum loan repayment months"), default=24)
+    max_repayment_months = models.PositiveSmallIntegerField(
+        _("maximum loan repayment months"),
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPAYMENT_MONTHS)],
+        help_text=_("Between 1 and 120 months."),
+    )
     min_repayment = AmountField(_("minimum monthly loan repayment (USDT)"), default=Decimal("20"))
     auto_draw = models.BooleanField(
         _("run the draw automatically"),
@@ -90,6 +100,9 @@ class FundConfig(models.Model):
             models.CheckConstraint(condition=Q(min_fee__gt=0), name="fundconfig_min_fee_positive"),
             models.CheckConstraint(condition=Q(min_repayment__gt=0), name="fundconfig_min_repayment_positive"),
             models.CheckConstraint(condition=Q(max_repayment_months__gt=0), name="fundconfig_max_months_positive"),
+            models.CheckConstraint(
+                condition=Q(max_repayment_months__lte=MAX_REPAYMENT_MONTHS), name="fundconfig_max_months_bounded"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from fund.jalali import JalaliMonth
@@ -97,3 +98,11 @@ def test_a_member_is_an_active_user_marked_member(member, operator):
     inactive = User.objects.create_user("gone", is_member=True, is_active=False)
     assert list(User.objects.members()) == [member]
     assert not operator.is_fund_member and not inactive.is_fund_member
+
+
+def test_the_maximum_repayment_months_are_bounded(db):
+    config = FundConfig.load()
+    config.max_repayment_months = 121
+    with pytest.raises(ValidationError):
+        config.full_clean()
+    refused(lambda: FundConfig.objects.update(max_repayment_months=500))
