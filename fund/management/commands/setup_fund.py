@@ -1,6 +1,7 @@
 from argparse import ArgumentTypeError
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
@@ -40,7 +41,12 @@ class Command(BaseCommand):
             config.min_repayment = options["min_payment"]
         if options["name"]:
             config.name = options["name"]
-        config.full_clean()
+        try:
+            config.full_clean()
+        except ValidationError as error:
+            raise CommandError(
+                "; ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
+            ) from None
         config.save()
         ensure_schedules()
         self.stdout.write(
