@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
@@ -37,6 +37,15 @@ requires_postgres = pytest.mark.skipif(
     _database_vendor() != "postgresql",
     reason="needs PostgreSQL's row locks across connections: run with DATABASE_URL=postgres://… (CI does)",
 )
+
+
+@pytest.fixture(autouse=True)
+def english_outside_requests():
+    """Code called directly by a test speaks English; pages still follow the visitor's language
+    (LocaleMiddleware, Persian by default). Without this a test would inherit whatever language
+    the previous test's last request left active in the thread."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
