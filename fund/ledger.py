@@ -94,18 +94,7 @@ def members_with_standing(month: JalaliMonth, members: QuerySet[User] | None = N
     members = User.objects.all() if members is None else members
     this_month = Payment.objects.filter(member=OuterRef("pk"), month=month).exclude(status=Payment.Status.REJECTED)
     active = Loan.objects.filter(member=OuterRef("pk"), state=Loan.State.ACTIVE)
-    repaid = (
-        Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED)
-        .order_by()
-        .values("loan")
-        .annotate(total=Sum("repayment"))
-        .values("total")
-    )
-    active_remaining = active.annotate(
-        remaining=_money(
-            F("amount") - Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
-        )
-    ).values("remaining")[:1]
+    active_remaining = with_repaid(active).values("remaining")[:1]
     return with_balance(members).annotate(
         month_status=Subquery(this_month.values("status")[:1]),
         paid_this_month=Exists(this_month.filter(status=VERIFIED)),
@@ -138,7 +127,7 @@ def paid_count(month: JalaliMonth) -> PaidCount:
 
 
 def with_repaid(loans: QuerySet[Loan]) -> QuerySet[Loan]:
-    """Annotate ``repaid`` (verified repayments) and ``remaining`` on loans: one subquery each."""
+    """Annotate ``repaid`` (verified repayments) and ``remaining`` on loans: one subquery."""
     repaid = (
         Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED)
         .order_by()
