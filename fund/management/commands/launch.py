@@ -86,4 +86,7 @@ class Command(BaseCommand):
         finally:
             stop()
             for process in processes:
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()  # never leave a worker behind after launch itself ends
