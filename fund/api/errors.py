@@ -66,7 +66,9 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     if not errors:
         return status_message(422)
     error = errors[0]
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "payload", "filters")]
+    location = [
+        str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "payload", "filters")
+    ]
     field = ".".join(location)
     if not field:
         return _("The request is malformed: %(problem)s.") % {"problem": _problem(error.get("type", ""))}
@@ -86,6 +88,9 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # ninja's "Cannot parse request body" (400) for a body that is not JSON: a malformed body.
+            return error(request, 422, validation_message([{"loc": ("body",), "type": "json_invalid"}]))
         # ninja's own defaults are English; ours are already in the request's language.
         generic = isinstance(exc, Throttled) or (
             isinstance(exc, AuthenticationError | AuthorizationError) and exc.message in ("Unauthorized", "Forbidden")

@@ -62,9 +62,7 @@ def start(request: HttpRequest) -> Status:
     return Status(201, schemas.StartOut(loan=_draw_out(drawn, user), message=draws.describe(drawn)))
 
 
-@router.get(
-    "/history", auth=operator_only, response=responses({200: list[schemas.LoanOut]}, 401, 403, 422)
-)
+@router.get("/history", auth=operator_only, response=responses({200: list[schemas.LoanOut]}, 401, 403, 422))
 def history(request: HttpRequest, filters: Query[schemas.HistoryFilters]) -> list[schemas.LoanOut]:
     """Every loan and every month whose draw chose nobody, newest first (operator)."""
     loans = _filter(Loan.objects.all(), filters)

@@ -70,4 +70,3 @@ def payment_out(payment: Payment) -> schemas.PaymentOut:
         loan_payment=schemas.LoanPaymentOut(loan_id=str(payment.loan_id), amount=payment.repayment) if repays else None,
         status=payment.status,
     )
-

@@ -15,7 +15,7 @@ AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"
 
 
 def plain_amount(amount: Decimal) -> str:
-    """"20", "12.5", "0": the stored amount without trailing zeros (as in the draw's report)."""
+    """ "20", "12.5", "0": the stored amount without trailing zeros (as in the draw's report)."""
     return f"{amount.normalize():f}"
 
 
@@ -26,9 +26,7 @@ Amount = Annotated[
     PlainSerializer(plain_amount, return_type=str),
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20", "12.5"]}),
 ]
-AmountIn = Annotated[
-    Decimal, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20"]})
-]
+AmountIn = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20"]})]
 
 # Loan states as the Loan model names them, plus "no_one" for a month whose draw chose nobody.
 NO_ONE = "no_one"
