@@ -15,7 +15,7 @@ AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"
 
 
 def plain_amount(amount: Decimal) -> str:
-    """ "20", "12.5", "0": the stored amount without trailing zeros (as in the draw's report)."""
+    """The stored amount without trailing zeros, as in the draw's report: "20", "12.5", "0"."""
     return f"{amount.normalize():f}"
 
 
