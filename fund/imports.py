@@ -12,7 +12,7 @@ How an import works, and why:
   the file and the database together. Each bad row gets its row number and a plain reason.
 - The rows are then written with bulk inserts from the checked values; a file with any bad row
   writes nothing (``rollback_on_validation_errors`` is always on).
-- After a payment import the loans' states are recomputed (fund.payments.recompute_loan_states).
+- After a payment import the loans' states are recomputed (fund.loans.recompute_states).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, OuterRef, QuerySet, Subquery
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -41,9 +41,8 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
-from fund import ledger
-from fund.demo import monthly_minimum
 from fund.jalali import JalaliMonth, to_ascii_digits
+from fund.loans import history_loan, loans_of_members, recompute_states, settle_earlier_loans
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, format_usdt, parse_amount
 
@@ -746,15 +745,13 @@ class LoanResource(HistoryResource):
 
     def prepare_write(self) -> None:
         # The one-active-loan constraint: settle the earlier loan before the later one is written.
-        if self.to_settle:
-            Loan.objects.filter(pk__in=self.to_settle).update(state=Loan.State.SETTLED)
+        settle_earlier_loans(self.to_settle)
 
     def fill(self, instance: Loan, values: dict[str, Any]) -> None:
-        instance.member = values["member"]
-        instance.month, instance.amount = values["month"], values["amount"]
-        instance.monthly_minimum = monthly_minimum(values["amount"], self.config)
-        instance.state = values.get("state", Loan.State.ACTIVE)
-        instance.note = self.note
+        history_loan(
+            instance, member_id=values["member"].pk, month=values["month"], amount=values["amount"],
+            config=self.config, state=values.get("state", Loan.State.ACTIVE), note=self.note,
+        )  # fmt: skip
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         return queryset.select_related("member")
@@ -952,15 +949,8 @@ class PaymentResource(HistoryResource):
         instance.verified_at = self.now
 
     def after_write(self) -> None:
-        from fund.payments import recompute_loan_states
-
-        if not self.repaying_members:
-            return
-        loans: list[Loan] = []
-        for chunk in _chunks(sorted(self.repaying_members)):
-            loans += list(Loan.objects.filter(member_id__in=chunk).only("pk"))
-        recompute_loan_states(loans=loans)
-        _date_provisional_settlements([loan.pk for loan in loans])
+        if self.repaying_members:
+            recompute_states(loans_of_members(self.repaying_members))
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         # History is what was verified: pending and rejected payments would come back as verified.
@@ -986,20 +976,6 @@ class PaymentResource(HistoryResource):
             _("Membership fees %(fees)s USDT; %(repayments)d loan repayments, %(repaid)s USDT.")
             % {"fees": format_usdt(fees), "repayments": len(repaid), "repaid": format_usdt(sum(repaid, ZERO))},
         ]
-
-
-def _date_provisional_settlements(loan_ids: list[int]) -> None:
-    """Give the month to loans the loan import settled before their repayments were known.
-
-    recompute_loan_states changes only loans whose state changes; such a loan is already settled
-    but has no settled month yet. It is the month of its last verified repayment, as for any loan.
-    """
-    last = Payment.objects.filter(loan=OuterRef("pk"), status=Payment.Status.VERIFIED).order_by("-month")
-    for chunk in _chunks(loan_ids):
-        undated = Loan.objects.filter(pk__in=chunk, state=Loan.State.SETTLED, settled_month__isnull=True)
-        for loan in ledger.with_repaid(undated).annotate(last_month=Subquery(last.values("month")[:1])):
-            if loan.last_month and loan.repaid >= loan.amount:
-                Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
 
 
 RESOURCES: dict[str, type[HistoryResource]] = {
