@@ -430,6 +430,7 @@ def test_someone_who_is_not_a_member_cannot_pay(client, outsider, today_in_this_
 def test_errors_are_persian_by_default_and_follow_accept_language(fund, member, client):
     persian = Api(client, member, language=None).post("/payments/pay", pay_body(membership_fee="1"))
     assert detail(persian) == "حق عضویت باید دست‌کم 20.00 USDT باشد."
+    assert "حق عضویت" in persian.content.decode()  # UTF-8 as it is, not \u escapes
     english = Api(client, member, language="en").post("/payments/pay", pay_body(membership_fee="1"))
     assert detail(english) == "The membership fee must be at least 20.00 USDT."
 

@@ -8,8 +8,15 @@ Documentation: /api/docs (Swagger UI) and /api/openapi.json.
 from __future__ import annotations
 
 from ninja import NinjaAPI
+from ninja.renderers import JSONRenderer
 
 from fund.api import auth, errors, loans, payments
+
+
+class Utf8JsonRenderer(JSONRenderer):
+    # Persian messages and names readable as they are, not as \\u escapes (the body is UTF-8).
+    json_dumps_params = {"ensure_ascii": False}
+
 
 api = NinjaAPI(
     title="Saghat API",
@@ -20,6 +27,7 @@ api = NinjaAPI(
         "in the language of Accept-Language (Persian by default)."
     ),
     urls_namespace="api",
+    renderer=Utf8JsonRenderer(),
 )
 api.add_router("/auth", auth.router)
 api.add_router("/payments", payments.router)

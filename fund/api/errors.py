@@ -116,7 +116,11 @@ class JsonErrorsMiddleware:
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            replaced = JsonResponse({"detail": status_message(response.status_code)}, status=response.status_code)
+            replaced = JsonResponse(
+                {"detail": status_message(response.status_code)},
+                status=response.status_code,
+                json_dumps_params={"ensure_ascii": False},
+            )
             for header in ("Allow", "Retry-After"):
                 if header in response:
                     replaced[header] = response[header]
