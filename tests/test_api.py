@@ -120,6 +120,16 @@ def test_a_deactivated_user_cannot_log_in(client, member):
     assert response.status_code == 401
 
 
+def test_failed_logins_are_throttled_like_the_login_page(client, member, settings):
+    api = Api(client)
+    for _attempt in range(settings.LOGIN_FAILURE_LIMIT):
+        assert api.post("/auth/login", {"username": "alice", "password": "guess"}).status_code in (401, 429)
+    response = api.post("/auth/login", {"username": "alice", "password": "alice-pass-1404"})
+    assert response.status_code == 429
+    assert "Too many failed logins" in detail(response)
+    assert "access_token" not in response.json()
+
+
 def test_a_malformed_login_is_422_with_one_sentence(client, db):
     response = Api(client).post("/auth/login", {"username": "alice"})
     assert response.status_code == 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from django.contrib.auth import authenticate, user_logged_in
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from fund import ledger, payments
+from fund import ledger, payments, security
 from fund.admin.members import MemberCreationForm
 from fund.admin.roles import is_operator
 from fund.api import schemas
@@ -29,10 +30,15 @@ router = Router(tags=["auth"])
 @router.post("/login", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
 def login(request: HttpRequest, payload: schemas.LoginIn) -> schemas.LoginOut:
     """A bearer token for a user name and password. Failed logins are throttled like the login page."""
-    # With the request, so that login throttling (django-axes) counts and locks this login too.
+    wait = security.seconds_locked(payload.username, request)
+    if wait:
+        message = security.ThrottledAuthenticationForm.error_messages["throttled"]
+        raise HttpError(429, str(message) % {"minutes": math.ceil(wait / 60)})
     user = authenticate(request=request, username=payload.username, password=payload.password)
     if user is None:
+        security.record_failure(payload.username, request)
         raise HttpError(401, _("Wrong user name or password."))
+    security.clear_failures(payload.username, request)
     # No session is opened, so Django's login() is not called; its signal still says who logged in
     # (last login, and the throttle forgets this user's failures).
     user_logged_in.send(sender=user.__class__, request=request, user=user)
