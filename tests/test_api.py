@@ -432,6 +432,21 @@ def test_a_malformed_payment_is_422_in_one_sentence(fund, alice, body):
     assert not Payment.objects.filter(month=THIS_MONTH).exists()
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/login", {"username": "ali\x00ce", "password": "alice-pass-1404"}),
+        ("/auth/users", {"username": "dara", "first_name": "Da\x00ra"}),
+        ("/payments/pay", pay_body(bitpin_payment_id="bp\x00")),
+    ],
+)
+def test_a_nul_character_is_malformed_not_a_server_error(fund, boss, operator, path, body):
+    operator.is_member = True
+    operator.save()
+    response = boss.post(path, body)
+    assert response.status_code == 422 and "is not in the expected format" in detail(response)
+
+
 def test_someone_who_is_not_a_member_cannot_pay(client, outsider, today_in_this_month, config):
     response = Api(client, outsider).post("/payments/pay", pay_body())
     assert response.status_code == 403 and not Payment.objects.exists()
