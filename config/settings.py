@@ -184,6 +184,9 @@ BITPIN_API_BASE_URL = env.str("BITPIN_API_BASE_URL", default="https://api.bitpin
 BITPIN_API_KEY = env.str("BITPIN_API_KEY", default="")
 BITPIN_CONNECT_TIMEOUT = env.float("BITPIN_CONNECT_TIMEOUT", default=3.0)
 BITPIN_READ_TIMEOUT = env.float("BITPIN_READ_TIMEOUT", default=10.0)
+# The whole request, answer included, ends by then: a server dripping a byte at a time never
+# trips the read timeout, which counts from the last byte.
+BITPIN_DEADLINE = env.float("BITPIN_DEADLINE", default=BITPIN_CONNECT_TIMEOUT + BITPIN_READ_TIMEOUT + 2)
 BITPIN_SWEEP_CONCURRENCY = env.int("BITPIN_SWEEP_CONCURRENCY", default=16)
 
 # --- Security when served over HTTPS ---------------------------------------------------------------------------
