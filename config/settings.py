@@ -1,5 +1,6 @@
 """Saghat's one settings module: everything configurable comes from the environment or `.env`."""
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_q",
     "simple_history",
+    "axes",
     "fund",
 ]
 
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "fund.middleware.AdminOnlyForOperatorsMiddleware",
+    # Last, as django-axes asks: it turns a paused login into its answer (fund.security.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,6 +152,25 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 24 * 7)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
+# How many reverse proxies (each appending to X-Forwarded-For) stand between clients and gunicorn.
+# 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Login throttling: django-axes, the pair (user name, client address) is paused after
+# LOGIN_FAILURE_LIMIT failures within LOGIN_FAILURE_WINDOW seconds, for that long (fund/security.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a paused pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_FAILURE_WINDOW)  # a bare number would mean hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the inner list is AND: both must match
+AXES_CLIENT_IP_CALLABLE = "fund.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "fund.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Axes' own admin pages are not styled for unfold; `manage.py axes_reset_username NAME` lifts a pause.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # --- Language and time ------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fa")
