@@ -1,4 +1,5 @@
-"""Logging in: django-axes pauses a user name *at one address* after repeated failures.
+"""Logging in and private pages: django-axes pauses a user name *at one address* after repeated
+failures, and pages for a logged-in person are never cached (``PrivatePagesMiddleware``).
 
 The pause is per combination of user name and client address (``AXES_LOCKOUT_PARAMETERS``), so a
 stranger's failures never lock out another member, even when the whole fund sits behind one
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django import forms
@@ -28,6 +29,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext
 
 
@@ -115,3 +117,21 @@ class ThrottledAuthenticationForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class PrivatePagesMiddleware:
+    """``Cache-Control: private, no-store`` on every response to a logged-in visitor.
+
+    Member pages and statement downloads carry one person's money: no shared proxy may keep them,
+    and no browser may leave them on disk for the next user of the machine.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response
