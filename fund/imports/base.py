@@ -20,6 +20,7 @@ from import_export.results import Result, RowResult
 from fund.imports.cells import ImportFileError, MemberWidget, MonthWidget, cell_text, is_blank
 from fund.jalali import JalaliMonth, to_ascii_digits
 from fund.models import User
+from fund.text import safe_cell
 
 PREVIEW_ROWS = 50
 BATCH_SIZE = 5000
@@ -233,6 +234,10 @@ class HistoryResource(resources.ModelResource):
 
     def summary(self, good: list[RowPlan]) -> list[str]:
         return []
+
+    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
+        # Every exported cell, in every format, through the one neutraliser of spreadsheet formulas.
+        return safe_cell(super().export_field(field, instance, **kwargs))
 
     def columns(self) -> list[tuple[str, Field]]:
         """The file's columns in their order (the same for import, export and the preview)."""
