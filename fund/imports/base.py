@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -262,7 +263,8 @@ def normalise_headers(dataset: tablib.Dataset, headers: dict[str, tuple[str, ...
     """Rename accepted header spellings to the canonical column names; refuse missing or doubled ones."""
     names = {_header_key(alias): column for column, aliases in headers.items() for alias in (column, *aliases)}
     renamed = [names.get(_header_key(header), cell_text(header)) for header in dataset.headers or []]
-    doubled = sorted({name for name in renamed if name in headers and renamed.count(name) > 1})
+    counts = Counter(renamed)  # one pass: a header of thousands of columns stays cheap
+    doubled = sorted(name for name, count in counts.items() if name in headers and count > 1)
     if doubled:
         raise ImportFileError(_("The column “%(column)s” appears twice.") % {"column": doubled[0]})
     missing = [column for column in required if column not in renamed]
