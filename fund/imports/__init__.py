@@ -17,7 +17,7 @@ How an import works, and why:
   the file and the database together. Each bad row gets its row number and a plain reason.
 - The rows are then written with bulk inserts from the checked values; a file with any bad row
   writes nothing (``rollback_on_validation_errors`` is always on).
-- After a payment import the loans' states are recomputed (fund.payments.recompute_loan_states).
+- After a payment import the loans' states are recomputed (fund.loans.recompute_states).
 """
 
 from fund.imports.base import HistoryResource, HistoryResult, RowPlan, copy_rows, normalise_headers

@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from fund.demo import monthly_minimum
 from fund.imports.base import BATCH_SIZE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget
 from fund.jalali import JalaliMonth
+from fund.loans import history_loan, settle_earlier_loans
 from fund.models import FundConfig, Loan, Payment
 from fund.money import ZERO, format_usdt
 
@@ -149,15 +149,13 @@ class LoanResource(HistoryResource):
 
     def prepare_write(self) -> None:
         # The one-active-loan constraint: settle the earlier loan before the later one is written.
-        if self.to_settle:
-            Loan.objects.filter(pk__in=self.to_settle).update(state=Loan.State.SETTLED)
+        settle_earlier_loans(self.to_settle)
 
     def fill(self, instance: Loan, values: dict[str, Any]) -> None:
-        instance.member = values["member"]
-        instance.month, instance.amount = values["month"], values["amount"]
-        instance.monthly_minimum = monthly_minimum(values["amount"], self.config)
-        instance.state = values.get("state", Loan.State.ACTIVE)
-        instance.note = self.note
+        history_loan(
+            instance, member_id=values["member"].pk, month=values["month"], amount=values["amount"],
+            config=self.config, state=values.get("state", Loan.State.ACTIVE), note=self.note,
+        )  # fmt: skip
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         return queryset.select_related("member")

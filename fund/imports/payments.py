@@ -6,18 +6,18 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from fund import ledger
 from fund.imports.base import BATCH_SIZE, LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, copy_rows, first_rows
 from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
 from fund.jalali import JalaliMonth
-from fund.models import Loan, Payment
+from fund.loans import loans_of_members, recompute_states
+from fund.models import Payment
 from fund.money import ZERO, format_usdt
 
 # --- payments ---------------------------------------------------------------------------------------
@@ -200,15 +200,8 @@ class PaymentResource(HistoryResource):
         instance.verified_at = self.now
 
     def after_write(self) -> None:
-        from fund.payments import recompute_loan_states
-
-        if not self.repaying_members:
-            return
-        loans: list[Loan] = []
-        for chunk in chunks(sorted(self.repaying_members)):
-            loans += list(Loan.objects.filter(member_id__in=chunk).only("pk"))
-        recompute_loan_states(loans=loans)
-        _date_provisional_settlements([loan.pk for loan in loans])
+        if self.repaying_members:
+            recompute_states(loans_of_members(self.repaying_members))
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         # History is what was verified: pending and rejected payments would come back as verified.
@@ -234,17 +227,3 @@ class PaymentResource(HistoryResource):
             _("Membership fees %(fees)s USDT; %(repayments)d loan repayments, %(repaid)s USDT.")
             % {"fees": format_usdt(fees), "repayments": len(repaid), "repaid": format_usdt(sum(repaid, ZERO))},
         ]
-
-
-def _date_provisional_settlements(loan_ids: list[int]) -> None:
-    """Give the month to loans the loan import settled before their repayments were known.
-
-    recompute_loan_states changes only loans whose state changes; such a loan is already settled
-    but has no settled month yet. It is the month of its last verified repayment, as for any loan.
-    """
-    last = Payment.objects.filter(loan=OuterRef("pk"), status=Payment.Status.VERIFIED).order_by("-month")
-    for chunk in chunks(loan_ids):
-        undated = Loan.objects.filter(pk__in=chunk, state=Loan.State.SETTLED, settled_month__isnull=True)
-        for loan in ledger.with_repaid(undated).annotate(last_month=Subquery(last.values("month")[:1])):
-            if loan.last_month and loan.repaid >= loan.amount:
-                Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
