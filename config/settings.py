@@ -256,8 +256,10 @@ if SECURE_HTTPS:
 # --- Import / export -------------------------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
-IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# An upload waits for its confirmation half an hour at most, and goes once confirmed or refused.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "fund.admin.imports.UploadCache"
+# Off: the library only drops a leading "="; every export goes through fund.text.safe_cell instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- History ---------------------------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
