@@ -275,6 +275,16 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
+# --- The JSON API (/api/) ---------------------------------------------------------------------------------
+# The ninja app serves the documentation page's scripts from our static files, not from a CDN.
+INSTALLED_APPS += ["ninja"]
+# Errors under /api/ that ninja never sees (unknown address, wrong method) answer JSON too.
+MIDDLEWARE += ["fund.api.errors.JsonErrorsMiddleware"]
+# Bearer tokens expire after this many seconds (8 hours, like a session, by default).
+API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=60 * 60 * 8)
+if API_TOKEN_LIFETIME <= 0:
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME must be a positive number of seconds.")
+
 from config.unfold import UNFOLD  # noqa: E402  (kept in its own module: it is long and admin-only)
 
 __all__ = ["UNFOLD"]

@@ -49,12 +49,16 @@ SWEEP_BATCH = 5000
 
 
 class PaymentRefused(Exception):
-    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns."""
+    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns;
+    ``code`` names the rule for programs (the JSON API answers "already paid" with 409)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ALREADY_PAID = "already_paid"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = str(message)
         self.field = field
+        self.code = code
 
 
 def no_key_note() -> str:
@@ -165,7 +169,7 @@ def _lock_member(member: User, history: bool = False) -> User:
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:
     existing = Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).first()
     if existing is not None:
-        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month")
+        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month", PaymentRefused.ALREADY_PAID)
 
 
 def _already_paid(member: User, month: JalaliMonth, source: str, status: str) -> str:
@@ -235,7 +239,8 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
             )
     except IntegrityError:
         if Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).exists():
-            raise PaymentRefused(_already_paid(member, month, source, VERIFIED), "month") from None
+            message = _already_paid(member, month, source, VERIFIED)
+            raise PaymentRefused(message, "month", PaymentRefused.ALREADY_PAID) from None
         if bitpin_id and Payment.objects.filter(bitpin_id=bitpin_id).exclude(status=REJECTED).exists():
             raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
         raise  # not a rule the member broke: never tell them their Bitpin id was taken when it was not
