@@ -32,9 +32,9 @@ from fund import bitpin, loans, tasks
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
-BITPIN_ID_MAX_LENGTH = Payment._meta.get_field("bitpin_id").max_length
 
 # Back-off between Bitpin attempts: 1, 2, 4 … minutes, at most an hour (the sweep runs every minute).
 RETRY_BASE = dt.timedelta(minutes=1)
@@ -138,14 +138,12 @@ def _amount(value: Decimal, field: str) -> Decimal:
 
 
 def _clean_bitpin_id(bitpin_id: str | None, source: str) -> str:
-    bitpin_id = (bitpin_id or "").strip()
+    try:
+        bitpin_id = normalise_bitpin_id(bitpin_id)  # the one spelling, for every path (fund.text)
+    except TextRefused as refused:
+        raise PaymentRefused(str(refused), "bitpin_id") from None
     if not bitpin_id and source != Payment.Source.IMPORT:
         raise PaymentRefused(_("Enter the Bitpin payment id."), "bitpin_id")
-    if len(bitpin_id) > BITPIN_ID_MAX_LENGTH:
-        message = _("The Bitpin payment id is too long (at most %(max)s characters).")
-        raise PaymentRefused(message % {"max": BITPIN_ID_MAX_LENGTH}, "bitpin_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in bitpin_id):
-        raise PaymentRefused(_("The Bitpin payment id cannot contain spaces."), "bitpin_id")
     return bitpin_id
 
 
