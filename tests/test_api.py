@@ -128,6 +128,21 @@ def test_failed_logins_are_throttled_like_the_login_page(client, member, setting
     assert response.status_code == 429
     assert "Too many failed logins" in detail(response)
     assert "access_token" not in response.json()
+    elsewhere = client.post(
+        "/api/auth/login",
+        json.dumps({"username": "alice", "password": "alice-pass-1404"}),
+        content_type="application/json",
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert elsewhere.status_code == 200  # the pause is for this user name at this address only
+
+
+def test_a_successful_login_forgets_the_failures(client, member, settings):
+    api = Api(client)
+    for _round in range(2):
+        for _attempt in range(settings.LOGIN_FAILURE_LIMIT - 1):
+            assert api.post("/auth/login", {"username": "alice", "password": "guess"}).status_code == 401
+        assert api.post("/auth/login", {"username": "alice", "password": "alice-pass-1404"}).status_code == 200
 
 
 def test_a_malformed_login_is_422_with_one_sentence(client, db):
