@@ -26,7 +26,7 @@ from fund.models import User
 router = Router(tags=["auth"])
 
 
-@router.post("/login", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
+@router.post("/login", summary="Log in", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
 def login(request: HttpRequest, payload: schemas.LoginIn) -> schemas.LoginOut:
     """A bearer token for a user name and password. Failed logins are throttled like the login page."""
     # The login page's path: django-axes counts this attempt and refuses a paused user name and address.
@@ -43,13 +43,18 @@ def login(request: HttpRequest, payload: schemas.LoginIn) -> schemas.LoginOut:
     )
 
 
-@router.get("/me", auth=bearer, response=responses({200: schemas.UserOut}, 401))
+@router.get("/me", summary="My profile", auth=bearer, response=responses({200: schemas.UserOut}, 401))
 def me(request: HttpRequest) -> schemas.UserOut:
     """My profile: balance (verified fees), loan request and whether I have a loan to repay."""
     return user_out(_standing(User.objects.filter(pk=request.auth.pk)).get())
 
 
-@router.patch("/me/loan-request", auth=bearer, response=responses({200: schemas.UserOut}, 400, 401, 403, 422))
+@router.patch(
+    "/me/loan-request",
+    summary="Change my loan request",
+    auth=bearer,
+    response=responses({200: schemas.UserOut}, 400, 401, 403, 422),
+)
 def change_loan_request(request: HttpRequest, payload: schemas.LoanRequestIn) -> schemas.UserOut:
     """How much I ask to borrow if chosen; 0 means I am not asking."""
     member = require_member(request)
@@ -60,7 +65,12 @@ def change_loan_request(request: HttpRequest, payload: schemas.LoanRequestIn) ->
     return user_out(_standing(User.objects.filter(pk=member.pk)).get())
 
 
-@router.post("/users", auth=operator_only, response=responses({201: schemas.UserOut}, 400, 401, 403, 422))
+@router.post(
+    "/users",
+    summary="Create a member",
+    auth=operator_only,
+    response=responses({201: schemas.UserOut}, 400, 401, 403, 422),
+)
 def create_user(request: HttpRequest, payload: schemas.MemberIn) -> Status:
     """Create a member (operator). Without a password the member chooses one through a link."""
     member = create_member(
@@ -74,7 +84,9 @@ def create_user(request: HttpRequest, payload: schemas.MemberIn) -> Status:
     return Status(201, user_out(_standing(User.objects.filter(pk=member.pk)).get()))
 
 
-@router.get("/users", auth=operator_only, response=responses({200: list[schemas.UserOut]}, 401, 403))
+@router.get(
+    "/users", summary="List the members", auth=operator_only, response=responses({200: list[schemas.UserOut]}, 401, 403)
+)
 def list_users(request: HttpRequest) -> list[schemas.UserOut]:
     """Every member, active or not, by user name (operator)."""
     return [user_out(user) for user in _standing(User.objects.filter(is_member=True)).order_by("username")]
