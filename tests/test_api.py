@@ -166,12 +166,17 @@ def test_every_endpoint_is_401_without_a_token(client, db, path):
     assert detail(response).startswith("Log in first")
 
 
-@pytest.mark.parametrize("path", ["/auth/me/loan-request", "/auth/users", "/payments/pay", "/loans/start"])
-def test_every_write_is_401_without_a_token_and_changes_nothing(client, member, path):
-    response = Api(client).post(path, pay_body())
-    assert response.status_code in (401, 405)  # PATCH-only address: 405, JSON too
-    assert detail(response)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("patch", "/auth/me/loan-request"), ("post", "/auth/users"), ("post", "/payments/pay"), ("post", "/loans/start")],
+)
+def test_every_write_is_401_without_a_token_and_changes_nothing(client, member, method, path):
+    body = {**pay_body(), "username": "x1", "loan_request_amount": "10"}
+    response = getattr(Api(client), method)(path, body)
+    assert response.status_code == 401 and detail(response).startswith("Log in first")
     assert not Payment.objects.exists() and not Draw.objects.exists() and User.objects.count() == 1
+    member.refresh_from_db()
+    assert member.loan_request_amount == 0
 
 
 @pytest.mark.parametrize(
