@@ -17,6 +17,7 @@ from django_q.models import OrmQ
 
 from fund import draw
 from fund.api.tokens import issue_token
+from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
 from tests.conftest import THIS_MONTH
 
@@ -582,7 +583,7 @@ def drawn_history(fund, member, other_member):
     no_one = Draw.objects.create(month=THIS_MONTH - 2, fund_cash=0, seed="s", report={"rows": [], "pool": []})
     alices = draw.run_draw(month=LAST_MONTH, triggered_by="test").loan
     fund.pay(member, THIS_MONTH, 20, 20)
-    return {"bob": bobs, "no_one": no_one, "alice": alices}
+    return {"bob": bobs, "no_one": no_one, "alice": alices, "fund": fund}
 
 
 def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
@@ -619,6 +620,19 @@ def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
 def test_the_history_filters(boss, drawn_history, params, months):
     response = boss.get("/loans/history", **params)
     assert [r["jalali_month"] for r in response.json()] == months
+
+
+def test_the_history_reads_a_fixed_number_of_queries(boss, drawn_history, django_assert_max_num_queries):
+    def count() -> int:
+        with django_assert_max_num_queries(100) as queries:
+            assert boss.get("/loans/history").status_code == 200
+        return len(queries)
+
+    before = count()
+    for month in range(1, 6):  # five more months without a winner and five more loans
+        Draw.objects.create(month=JalaliMonth(1403, month), fund_cash=0, seed="s", report={"rows": [], "pool": []})
+        drawn_history.get("fund").loan(User.objects.get(username="bob"), JalaliMonth(1402, month), 20, state="settled")
+    assert count() == before
 
 
 def test_the_history_filtered_by_member(boss, drawn_history, other_member):

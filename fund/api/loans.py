@@ -75,12 +75,13 @@ def start(request: HttpRequest) -> Status:
 def history(request: HttpRequest, filters: Query[schemas.HistoryFilters]) -> list[schemas.LoanOut]:
     """Every loan and every month whose draw chose nobody, newest first (operator)."""
     loans = _filter(Loan.objects.all(), filters)
-    no_one = Draw.objects.none() if filters.user_id else _filter(Draw.objects.filter(winner__isnull=True), filters)
-    if filters.state is not None:
-        no_one = no_one if filters.state == schemas.NO_ONE else Draw.objects.none()
-        loans = loans.filter(state=filters.state) if filters.state != schemas.NO_ONE else Loan.objects.none()
-    if filters.user_id:
-        loans = loans.filter(member_id=filters.user_id)
+    no_one = _filter(Draw.objects.filter(winner__isnull=True), filters)
+    if filters.user_id is not None:
+        loans, no_one = loans.filter(member_id=filters.user_id), Draw.objects.none()  # nobody's month
+    if filters.state == schemas.NO_ONE:
+        loans = Loan.objects.none()
+    elif filters.state is not None:
+        loans, no_one = loans.filter(state=filters.state), Draw.objects.none()
     entries = [*_loans_out(loans, request.auth), *(_no_one_out(d) for d in no_one)]
     return sorted(entries, key=lambda e: (e.jalali_year, e.jalali_month), reverse=True)
 
@@ -194,7 +195,7 @@ def _no_one_out(draw: Draw) -> schemas.LoanOut:
         min_amount_for_each_payment=None,
         total_paid=ZERO,
         remaining_balance=ZERO,
-        log=_log(draws.stored_report(draw)),
+        log=_log(draw.report),
         payments=[],
     )
 
