@@ -113,7 +113,9 @@ class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
     # their integer and decimal columns) take neither "1404/09" nor "۲۵".
     formfield_overrides = {
         JalaliMonthField: {"widget": UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "maxlength": 20})},
-        AmountField: {"widget": UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "inputmode": "decimal", "maxlength": 60})},
+        AmountField: {
+            "widget": UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "inputmode": "decimal", "maxlength": 60})
+        },
     }
     object_history_list_template = "admin/fund/history_list.html"
 
