@@ -2,7 +2,6 @@
 """Django's command-line utility for Saghat."""
 
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -12,21 +11,12 @@ ENV_FILE = Path(__file__).resolve().parent / ".env"
 def development_defaults(command: str) -> None:
     """A checkout with no ``.env`` and no DEBUG or SECRET_KEY in the environment is a developer's
     machine: commands run in development mode there, so every command of the README works as
-    written in a fresh clone. ``launch`` also writes a ``.env`` (DEBUG on, a key of its own) that the
-    web server and worker it starts, and later commands, read.
+    written in a fresh clone (``launch`` then writes a ``.env`` of its own, fund/management/commands/launch.py).
 
-    Production never gets these defaults: the Procfile sets DEBUG=false (the web server does not
-    start through this file at all), and there a missing SECRET_KEY still stops Saghat.
+    Production never gets these defaults: the Procfile sets DEBUG=false (and the web server does not
+    start through this file at all), so there a missing SECRET_KEY still stops Saghat.
     """
     configured = ENV_FILE.exists() or any(name in os.environ for name in ("DEBUG", "SECRET_KEY", "SAGHAT_TESTING"))
-    if command == "launch" and not configured:
-        ENV_FILE.write_text(
-            "# Written by `manage.py launch` on its first run: settings for this machine only.\n"
-            "# Production sets DEBUG=false and its own SECRET_KEY (see README, Configuration).\n"
-            "DEBUG=true\n"
-            f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
-        )
-        print("Wrote .env: development mode (DEBUG on) with a new SECRET_KEY.", file=sys.stderr)
     if command == "launch" or not configured:
         os.environ.setdefault("DEBUG", "true")
 

@@ -32,6 +32,7 @@ class Command(BaseCommand):
 
     @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: object, **options: object) -> None:
+        self._write_env_file()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
         call_command("setup_fund", stdout=self.stdout)
@@ -62,6 +63,20 @@ class Command(BaseCommand):
         if options["setup_only"]:
             return
         self._run(options["port"])
+
+    def _write_env_file(self) -> None:
+        """On a fresh checkout: a ``.env`` with development mode and a key of its own, which the web
+        server and the worker started below, and every later command, read."""
+        env_file = settings.BASE_DIR / ".env"
+        if env_file.exists() or "SECRET_KEY" in os.environ:
+            return
+        env_file.write_text(
+            "# Written by `manage.py launch` on its first run: settings for this machine only.\n"
+            "# Production sets DEBUG=false and its own SECRET_KEY (README, Configuration).\n"
+            "DEBUG=true\n"
+            f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
+        )
+        self.stdout.write("Wrote .env: development mode (DEBUG on) with a new SECRET_KEY.")
 
     def _operator_password(self) -> str:
         """Creates the operator on the first run; later runs keep its password (shown as in .env)."""
