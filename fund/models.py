@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from fund.audit import AuditedHistory as HistoricalRecords
@@ -64,6 +65,9 @@ class User(AbstractUser):
 MAX_REPAYMENT_MONTHS = 120
 
 
+DEFAULT_FUND_NAME = gettext_noop("Saghat friendly fund")
+
+
 class FundConfig(models.Model):
     """The fund's one row of configuration (DESIGN.md, "Fund configuration")."""
 
@@ -106,12 +110,14 @@ class FundConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return str(self.name)
+        # The default name is stored untranslated and shown in the reader's language; a name the
+        # operator chose is shown as written.
+        return gettext(self.name)
 
     @classmethod
     def load(cls) -> FundConfig:
         """The configuration row, created with the defaults the first time it is needed."""
-        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID, defaults={"name": DEFAULT_FUND_NAME})
         return config
 
 
