@@ -28,7 +28,7 @@ from django.db.models import F, Max, OuterRef, Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, tasks
+from fund import bitpin, ledger, tasks, verification
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt, quantize
@@ -78,14 +78,20 @@ def repayment_due(*, member: User, month: JalaliMonth) -> RepaymentDue | None:
 
     Still owed = the loan's amount − its verified and pending repayments: a payment waiting for
     Bitpin already covers its share, so two payments can never together overpay the loan.
-    A loan is repaid from the month after it was granted (its own month was paid before the draw).
+    A loan is repaid from the month after its payout was verified (DESIGN.md, "Loan payout"); an
+    imported loan, paid out before Saghat knew it, from the month after it was granted.
     """
-    loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE, month__lt=month).first()
+    loan = Loan.objects.filter(repayable_in(month), member=member, state=Loan.State.ACTIVE).first()
     if loan is None:
         return None
     # quantize: SQLite sums decimals as floats; the fund's figures have 8 places, not float noise.
     still_owed = max(loan.amount - quantize(ledger.loan_repaid(loan, include_pending=True)), ZERO)
     return RepaymentDue(loan=loan, still_owed=still_owed, bounds=ledger.repayment_bounds(loan, still_owed))
+
+
+def repayable_in(month: JalaliMonth) -> Q:
+    """Loans whose repayments are due in ``month``: paid out (or granted, if imported) before it."""
+    return Q(paid_out_month__lt=month) | Q(paid_out_month__isnull=True, month__lt=month)
 
 
 def submit_payment(
@@ -180,6 +186,9 @@ def _lock_member(member: User, history: bool = False) -> User:
     if locked is None or not (locked.is_member if history else locked.is_fund_member):
         name = locked.username if locked else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
+    if locked.is_leaving and not history:
+        # DESIGN.md, "A member leaving": owes no more fees and cannot pay.
+        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": locked.username})
     return locked
 
 
@@ -346,7 +355,8 @@ def recompute_loan_states(loans: Iterable[Loan] | None = None) -> int:
         for loan in rows:
             loan.repaid = quantize(loan.repaid)  # SQLite sums decimals as floats
         settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != Loan.State.SETTLED]
-        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != Loan.State.ACTIVE]
+        # A loan awaiting payout is not being repaid yet: only a settled one can reopen.
+        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state == Loan.State.SETTLED]
         _check_one_active_per_member(rows)
         for loan in settle:
             loan.state, loan.settled_month = Loan.State.SETTLED, JalaliMonth.parse(loan.last_month)
@@ -360,7 +370,7 @@ def recompute_loan_states(loans: Iterable[Loan] | None = None) -> int:
 def _check_one_active_per_member(rows: list[Loan]) -> None:
     """Refuse, before writing anything, a history in which a member owes on two loans at once."""
     owing = [loan for loan in rows if loan.repaid < loan.amount]
-    others = Loan.objects.filter(state=Loan.State.ACTIVE, member_id__in={loan.member_id for loan in owing})
+    others = Loan.objects.filter(state__in=Loan.OPEN_STATES, member_id__in={loan.member_id for loan in owing})
     owners: dict[int, list[Loan]] = {}
     for loan in [*others.exclude(pk__in=[loan.pk for loan in rows]), *owing]:
         owners.setdefault(loan.member_id, []).append(loan)
@@ -478,3 +488,7 @@ def _claim_due_payments() -> list[Payment]:
         payments = list(queryset.order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:SWEEP_BATCH])
         Payment.objects.filter(pk__in=[p.pk for p in payments]).update(next_attempt_at=now + SWEEP_LEASE)
     return payments
+
+
+# The retry sweep (fund.verification) checks payments as one of its kinds.
+CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)
