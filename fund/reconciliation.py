@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from fund import bitpin, ledger
 from fund.models import FundConfig, Reconciliation, User
-from fund.money import AmountError, check_amount
+from fund.money import AmountError, check_amount, format_usdt
 
 
 class ReadingRefused(Exception):
@@ -78,9 +78,9 @@ def reconcile_daily() -> str:
 
 def describe(reading: Reconciliation) -> str:
     values = {
-        "wallet": reading.wallet_balance,
-        "expected": reading.expected_balance,
-        "difference": reading.difference,
+        "wallet": format_usdt(reading.wallet_balance),
+        "expected": format_usdt(reading.expected_balance),
+        "difference": format_usdt(reading.difference),
     }
     if reading.flagged:
         return (
