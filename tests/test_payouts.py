@@ -88,7 +88,9 @@ def test_the_draw_skips_a_member_awaiting_a_payout_and_one_who_is_leaving(histor
 # --- recording a loan payout -------------------------------------------------------------------------
 
 
-def test_recording_a_payout_stores_it_pending_and_queues_its_check(granted, operator, django_capture_on_commit_callbacks):
+def test_recording_a_payout_stores_it_pending_and_queues_its_check(
+    granted, operator, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         payout = record_loan_payout(loan=granted, transfer_id=" tr-1 ", amount=Decimal("300"), by=operator)
     assert (payout.status, payout.kind, payout.transfer_id, payout.amount) == ("pending", "loan", "tr-1", Decimal(300))
@@ -173,7 +175,9 @@ def test_a_transfer_bitpin_refuses_rejects_the_payout_and_the_loan_keeps_waiting
 
 
 @pytest.mark.parametrize("kind", ["pending", "error500", "error429", "malformed", "slow"])
-def test_a_passing_failure_leaves_the_payout_pending_and_the_sweep_verifies_it_later(fake_bitpin, granted, operator, kind):
+def test_a_passing_failure_leaves_the_payout_pending_and_the_sweep_verifies_it_later(
+    fake_bitpin, granted, operator, kind
+):
     payout = record_loan_payout(loan=granted, transfer_id="tr-1", amount=Decimal(300), by=operator)
     fake_bitpin.transfer_sequence("tr-1", [kind, {"kind": "completed", "amount": "300"}])
     verify_payout_with_bitpin(payout_id=payout.pk)
@@ -300,9 +304,7 @@ def test_leaving_is_refused_with_an_active_loan_too(history, saver, operator):
 def test_leaving_is_refused_when_the_fund_cash_is_short_and_says_how_much(history, saver, operator):
     history.loan(history.member("borrower"), THIS_MONTH - 1, 200)  # cash 240 − 200 = 40
     message = refused(record_leaving, member=saver, transfer_id="tr-9", by=operator)
-    assert message == (
-        "The refund of 120.00 USDT is more than the fund cash of 40.00 USDT: 80.00 USDT is missing."
-    )
+    assert message == ("The refund of 120.00 USDT is more than the fund cash of 40.00 USDT: 80.00 USDT is missing.")
     assert leaving_quote(saver).missing == Decimal(80)
     assert reload(saver).leaving_since is None
 
