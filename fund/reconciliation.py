@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fund import bitpin, ledger
@@ -48,6 +49,7 @@ def take_reading(*, typed_balance: Decimal | None = None, by: User | None = None
         tolerance = FundConfig.load().reconciliation_tolerance
         difference = wallet - expected
         return Reconciliation.objects.create(
+            taken_at=timezone.now(),
             wallet_balance=wallet,
             expected_balance=expected,
             difference=difference,

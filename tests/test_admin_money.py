@@ -138,3 +138,39 @@ def test_the_statement_of_a_member_who_left_shows_the_refund(web, saver, operato
     page = web.get(reverse("admin:fund_user_statement_page", args=(saver.pk,))).content.decode()
     assert "refund" in page
     assert "Left the fund" in web.get(reverse("admin:fund_user_change", args=(saver.pk,))).content.decode()
+
+
+# --- the member page --------------------------------------------------------------------------------------
+
+
+def test_the_member_page_shows_the_latest_wallet_reading(client, saver, operator, settings):
+    from fund.reconciliation import take_reading
+
+    settings.BITPIN_API_KEY = ""
+    take_reading(typed_balance=Decimal("240"), by=operator)
+    client.force_login(saver)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get(reverse("member-home")).content.decode()
+    line = page.split('id="wallet-check"')[1].split("</p>")[0]
+    assert (
+        "The fund's wallet held 240.00 USDT on 1404/09/10" in line
+        and "the ledger says 240.00 USDT: they match." in line
+    )
+
+
+def test_a_leaving_member_sees_it_and_gets_no_payment_form(client, saver, operator):
+    from fund.payouts import record_leaving
+
+    record_leaving(member=saver, transfer_id="tr-9", by=operator)
+    client.force_login(User.objects.get(pk=saver.pk))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get(reverse("member-home")).content.decode()
+    assert "You are leaving the fund" in page
+    assert 'id="payment-form"' not in page
+
+
+def test_a_winner_sees_the_loan_awaiting_payout(client, granted):
+    client.force_login(granted.member)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get(reverse("member-home")).content.decode()
+    assert "awaiting payout" in page.split('id="awaiting-payout"')[1].split("</div>")[0]
