@@ -19,11 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import ledger, scoring
-from fund.demo import monthly_minimum
+from fund import ledger, loans, scoring
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
-from fund.models import Draw, FundConfig, Loan, User
+from fund.models import Draw, FundConfig, User
 from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
@@ -225,9 +224,7 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
     if winner_id is not None:
         winner = User.objects.get(pk=winner_id)
         amount = next(Decimal(r["loan_request_amount"]) for r in report["rows"] if r["member_id"] == winner_id)
-        loan = Loan.objects.create(
-            member=winner, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
-        )
+        loan = loans.grant_loan(member=winner, amount=amount, month=month, config=config)
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])

@@ -29,8 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, tasks, verification
-from fund.jalali import JalaliMonth
+from fund import bitpin, ledger, loans, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
 
@@ -225,20 +224,10 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
         claimed = _claim_pending(payout)
         _decide(claimed, VERIFIED, by, note)
         if claimed.kind == Payout.Kind.LOAN:
-            _loan_paid_out(claimed.loan)
+            loans.mark_paid_out(claimed.loan)
         else:
             _member_left(User.objects.select_for_update().get(pk=claimed.member_id))
     return claimed
-
-
-def _loan_paid_out(loan: Loan) -> None:
-    """Awaiting payout → active, repaid from the month after this one (DESIGN.md, "Loan payout")."""
-    loan = Loan.objects.select_for_update().get(pk=loan.pk)
-    if loan.state != Loan.State.AWAITING_PAYOUT:
-        return
-    loan.state = Loan.State.ACTIVE
-    loan.paid_out_month = JalaliMonth.current()
-    loan.save(update_fields=["state", "paid_out_month"])
 
 
 def verify_payout_by_hand(*, payout: Payout, by: User, note: str) -> Payout:

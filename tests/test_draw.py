@@ -296,7 +296,7 @@ def test_the_winner_gets_the_loan_and_the_request_returns_to_zero(history, confi
     result = run_draw(month=M, triggered_by="alice")
 
     loan = Loan.objects.get()
-    assert (loan.member, loan.amount, loan.month, loan.state) == (alice, Decimal(150), M, Loan.State.ACTIVE)
+    assert (loan.member, loan.amount, loan.month, loan.state) == (alice, Decimal(150), M, Loan.State.AWAITING_PAYOUT)
     assert loan.monthly_minimum == Decimal("12.50")  # max(10, 150 / 12)
     assert (result.winner, result.loan, result.amount) == (alice, loan, Decimal(150))
     alice.refresh_from_db()
