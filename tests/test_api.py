@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django_q.models import OrmQ
 
-from fund import draw
+from fund import draw, payouts
 from fund.api.tokens import issue_token
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
@@ -512,7 +512,7 @@ def test_starting_the_draw_runs_it_and_returns_the_loan(fund, member, other_memb
         "user_id": member.pk,
         "username": "alice",
         "amount": "40",
-        "state": "active",
+        "state": "awaiting_payout",  # the loan model's own state names
         "jalali_year": 1404,
         "jalali_month": 9,
         "min_amount_for_each_payment": "20",
@@ -574,6 +574,12 @@ def test_the_operator_may_start_the_draw(fund, member, other_member, boss):
 # --- loan history -----------------------------------------------------------------------------------------
 
 
+def paid_out(loan: Loan) -> None:
+    """The operator sends the loan's USDT and the transfer is verified: the loan becomes active."""
+    payout = payouts.record_loan_payout(loan=loan, transfer_id=f"tx-{loan.pk}", amount=loan.amount, by=None)
+    payouts.mark_payout_verified(payout=payout, by=None, note="checked")
+
+
 @pytest.fixture
 def drawn_history(fund, member, other_member):
     """Bob's imported loan of 1404/06, settled; a month without a winner (1404/07); Alice's
@@ -582,6 +588,7 @@ def drawn_history(fund, member, other_member):
     Payment.objects.filter(member=other_member, month=THIS_MONTH - 2).update(repayment=20, loan=bobs)
     no_one = Draw.objects.create(month=THIS_MONTH - 2, fund_cash=0, seed="s", report={"rows": [], "pool": []})
     alices = draw.run_draw(month=LAST_MONTH, triggered_by="test").loan
+    paid_out(alices)
     fund.pay(member, THIS_MONTH, 20, 20)
     return {"bob": bobs, "no_one": no_one, "alice": alices, "fund": fund}
 
@@ -611,6 +618,8 @@ def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
         ({"from_month": "1404/07", "to_month": "1404/07"}, [7]),
         ({"state": "no_one"}, [7]),
         ({"state": "settled"}, [6]),
+        ({"state": "active"}, [8]),
+        ({"state": "awaiting_payout"}, []),
         ({"jalali_month_gt": 6}, [8, 7]),
         ({"jalali_month_lt": 8}, [7, 6]),
         ({"jalali_year_gt": 1403}, [8, 7, 6]),
