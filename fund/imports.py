@@ -42,7 +42,7 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from fund.jalali import JalaliMonth, to_ascii_digits
-from fund.loans import history_loan, loans_of_members, recompute_states, settle_earlier_loans
+from fund.loans import check_repayments, history_loan, loans_of_members, recompute_states, settle_earlier_loans
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, format_usdt, parse_amount
 
@@ -812,6 +812,15 @@ class PaymentResource(HistoryResource):
         self._check_already_paid(valid)
         self._check_bitpin_ids(plans)
         self._tie_repayments([plan for plan in valid if plan.ok])
+        # Under the loans' row locks, with the payments still waiting for Bitpin: the walk above
+        # read the verified history only (fault 1 of issue 13).
+        tied = sorted(
+            (plan for plan in valid if plan.ok and plan.values.get("loan_id")), key=lambda p: p.values["month"]
+        )
+        refusals = check_repayments((plan.number, plan.values["loan_id"], plan.values["repayment"]) for plan in tied)
+        for plan in tied:
+            if plan.number in refusals:
+                plan.fail("repayment", refusals[plan.number])
 
     def _check_already_paid(self, plans: list[RowPlan]) -> None:
         if not plans:

@@ -12,8 +12,8 @@ loan past its amount (issue 13, fault 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import transaction
@@ -48,7 +48,9 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
     """The draw's loan: active, repaid from the month after ``month``."""
-    return Loan.objects.create(member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config))
+    return Loan.objects.create(
+        member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
+    )
 
 
 def history_loan(
@@ -99,7 +101,9 @@ def _positions(loans: list[Loan], excluding_payment: int | None = None) -> dict[
     sums = {
         row["loan_id"]: row
         for row in repayments.values("loan_id")
-        .annotate(verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING)))
+        .annotate(
+            verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING))
+        )
         .order_by()
     }
     return {
@@ -119,28 +123,40 @@ def overpayment_refusal(owed: Owed, repayment: Decimal, *, pending_counts: bool)
         return None
     values = {"repayment": format_usdt(repayment), "owed": format_usdt(left), "granted": owed.loan.month}
     if pending_counts and owed.pending:
-        return _(
-            "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
-            "(payments waiting for verification count)."
-        ) % values
-    return _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+        return (
+            _(
+                "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
+                "(payments waiting for verification count)."
+            )
+            % values
+        )
+    return (
+        _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+    )
 
 
-def check_repayments(
-    repayments: Mapping[int, Decimal], *, pending_counts: bool = True, excluding_payment: int | None = None
-) -> dict[int, str]:
-    """The one over-repayment check: loan id → total repayment to add. Returns loan id → refusal.
+def check_repayments[K](
+    repayments: Iterable[tuple[K, int, Decimal]], *, pending_counts: bool = True, excluding_payment: int | None = None
+) -> dict[K, str]:
+    """The one over-repayment check: (key, loan id, repayment) in the order they count. Returns key → refusal.
 
-    Call it inside the transaction that then writes or counts the repayments: the loans stay
-    locked until it ends. A new submission or an import counts the payments waiting for Bitpin
-    (two of them can never together overpay); a verification counts what is verified only.
+    Each repayment must fit within what is still owed once the earlier ones of the list count.
+    Call it inside the transaction that then writes or counts them: the loans stay locked until it
+    ends. A new payment (a submission, an import) counts the payments waiting for Bitpin, so two of
+    them can never together overpay; a verification counts what is verified only.
     """
-    owed = owed_now(repayments, excluding_payment=excluding_payment)
-    refusals = {}
-    for loan_id, amount in repayments.items():
-        refusal = overpayment_refusal(owed[loan_id], amount, pending_counts=pending_counts)
-        if refusal is not None:
-            refusals[loan_id] = refusal
+    repayments = list(repayments)
+    owed = owed_now((loan_id for _key, loan_id, _amount in repayments), excluding_payment=excluding_payment)
+    added: dict[int, Decimal] = {}
+    refusals: dict[K, str] = {}
+    for key, loan_id, amount in repayments:
+        position = owed[loan_id]
+        so_far = replace(position, verified=position.verified + added.get(loan_id, ZERO))
+        refusal = overpayment_refusal(so_far, amount, pending_counts=pending_counts)
+        if refusal is None:
+            added[loan_id] = added.get(loan_id, ZERO) + amount
+        else:
+            refusals[key] = refusal
     return refusals
 
 
@@ -198,7 +214,9 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
     """
     with transaction.atomic():
         queryset = Loan.objects.all() if loans is None else Loan.objects.filter(pk__in=[loan.pk for loan in loans])
-        last_repaid = Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        last_repaid = (
+            Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        )
         rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
         settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != SETTLED]
         reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != ACTIVE]
@@ -260,4 +278,3 @@ def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-

@@ -258,8 +258,8 @@ def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
         refusal = None
         if claimed.loan_id and claimed.repayment > ZERO:
             refusal = loans.check_repayments(
-                {claimed.loan_id: claimed.repayment}, pending_counts=False, excluding_payment=claimed.pk
-            ).get(claimed.loan_id)
+                [(claimed.pk, claimed.loan_id, claimed.repayment)], pending_counts=False, excluding_payment=claimed.pk
+            ).get(claimed.pk)
         if refusal is not None:
             _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
             return claimed
