@@ -19,6 +19,8 @@ SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+CHECK_IMPORT = "fund.tasks.check_import"
+WRITE_IMPORT = "fund.tasks.write_import"
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -59,3 +61,17 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def check_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("check import"):
+        return jobs.check_import_job(job_id)
+
+
+def write_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("write import"):
+        return jobs.write_import_job(job_id)
