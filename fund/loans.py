@@ -48,9 +48,11 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
     """The draw's loan: active, repaid from the month after ``month``."""
-    return Loan.objects.create(
+    loan = Loan.objects.create(
         member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
     )
+    ledger.draw_inputs_changed()
+    return loan
 
 
 def history_loan(
@@ -62,6 +64,14 @@ def history_loan(
     loan.state = state
     loan.note = note
     return loan
+
+
+def write_history_loans(loans: list[Loan], *, batch_size: int = 5000) -> list[Loan]:
+    """Write loans ``history_loan`` filled, in bulk (the import's whole-file check or the example
+    fund's arithmetic vouched for them)."""
+    written = Loan.objects.bulk_create(loans, batch_size=batch_size)
+    ledger.draw_inputs_changed()
+    return written
 
 
 # --- what is still owed ------------------------------------------------------------------------------
@@ -201,6 +211,7 @@ def settle_if_repaid(loan: Loan) -> bool:
         loan.state = SETTLED
         loan.settled_month = repaid["last"]
         loan.save(update_fields=["state", "settled_month"])
+        ledger.draw_inputs_changed()
     return True
 
 
@@ -232,6 +243,8 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
         for loan in undated:
             # Not a change of state: the month of a settlement the loan import could not know yet.
             Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
+        if settle or reopen:
+            ledger.draw_inputs_changed()
     return len(settle) + len(reopen)
 
 
@@ -256,6 +269,8 @@ def settle_earlier_loans(loan_ids: list[int]) -> None:
     constraint); their month comes with the repayments (``recompute_states``)."""
     for chunk in _chunks(loan_ids):
         Loan.objects.filter(pk__in=chunk).update(state=SETTLED)
+    if loan_ids:
+        ledger.draw_inputs_changed()
 
 
 def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
@@ -266,6 +281,7 @@ def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
 def write_settlements(loans: list[Loan]) -> None:
     """Write the settlements ``settle_in_history`` marked (the example fund, in bulk)."""
     Loan.objects.bulk_update(loans, ["state", "settled_month"], batch_size=5000)
+    ledger.draw_inputs_changed()
 
 
 def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:
