@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from decimal import Decimal
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, loans, tasks
+from fund import bitpin, ledger, loans, tasks, verification
 from fund.bulk import copy_rows
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
@@ -39,17 +36,6 @@ from fund.money import ZERO, AmountError, check_amount, format_usdt
 from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
-
-# Back-off between Bitpin attempts: 1, 2, 4 … minutes, at most an hour (the sweep runs every minute).
-RETRY_BASE = dt.timedelta(minutes=1)
-RETRY_MAX = dt.timedelta(hours=1)
-# A payment whose verification job never ran (a worker died) is swept after this long.
-LOST_JOB_AFTER = dt.timedelta(minutes=1)
-# The sweep claims what it will check for this long, so an overlapping sweep leaves it alone.
-SWEEP_LEASE = dt.timedelta(minutes=5)
-# The sweep stops starting new lookups after this long: the job must end well within django-q's timeout.
-SWEEP_TIME_BUDGET_SECONDS = 60.0
-SWEEP_BATCH = 5000
 
 
 class PaymentRefused(Exception):
@@ -91,19 +77,14 @@ def submit_payment(
     """Record a member's payment for ``month`` (DESIGN.md, "Payment", rules 1–7).
 
     Stored pending and verified by a job once this transaction commits (history, verified as it
-    is written, comes through ``write_history_payments``). Raises PaymentRefused, and writes nothing, when any rule says no.
+    is written, goes through ``write_history_payments``). Raises PaymentRefused, and writes
+    nothing, when any rule says no.
     """
-    fee = _amount(fee, "fee")
-    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
-    bitpin_id = _clean_bitpin_id(bitpin_id)
-    _check_month(month, source)
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
         member = _lock_member(member)
-        _check_not_paid(member, month, source)
-        _check_fee(fee)
-        loan = _check_repayment(member, month, repayment)
-        _check_bitpin_id_free(bitpin_id)
+        loan = _check_submission(member, month, fee, repayment, bitpin_id, source, lock=True)
         if loan_request is not None:
             change_loan_request(member=member, amount=loan_request)
         payment = _create(
@@ -118,6 +99,47 @@ def submit_payment(
         )
         tasks.queue(tasks.VERIFY_PAYMENT, payment.pk)
     return payment
+
+
+def check_payment(
+    *,
+    member: User,
+    month: JalaliMonth,
+    fee: Decimal,
+    repayment: Decimal = ZERO,
+    bitpin_id: str,
+    source: str = Payment.Source.MEMBER,
+) -> None:
+    """Every rule of submit_payment, writing nothing: a form shows a refusal on its field with it.
+
+    Raises PaymentRefused like submit_payment. Passing is no promise: submit_payment checks again
+    under the member's lock, since another submission may land in between.
+    """
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
+    current = _member_taking_part(User.objects.filter(pk=member.pk).first(), member)
+    _check_submission(current, month, fee, repayment, bitpin_id, source, lock=False)
+
+
+def _parse_submission(
+    month: JalaliMonth, fee: Decimal, repayment: Decimal | None, bitpin_id: str, source: str
+) -> tuple[Decimal, Decimal, str]:
+    fee = _amount(fee, "fee")
+    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
+    bitpin_id = _clean_bitpin_id(bitpin_id)
+    _check_month(month, source)
+    return fee, repayment, bitpin_id
+
+
+def _check_submission(
+    member: User, month: JalaliMonth, fee: Decimal, repayment: Decimal, bitpin_id: str, source: str, *, lock: bool
+) -> Loan | None:
+    """The rules that read the database; returns the loan the repayment goes to. With ``lock`` the
+    loan's row stays locked until the caller's transaction ends (a submission, not a form's check)."""
+    _check_not_paid(member, month, source)
+    _check_fee(fee)
+    loan = _check_repayment(member, month, repayment, lock=lock)
+    _check_bitpin_id_free(bitpin_id)
+    return loan
 
 
 def change_loan_request(*, member: User, amount: Decimal) -> User:
@@ -161,11 +183,18 @@ def _check_month(month: JalaliMonth, source: str) -> None:
 
 def _lock_member(member: User) -> User:
     """The member's row, locked; refused unless an active member of the fund."""
-    locked = User.objects.select_for_update().filter(pk=member.pk).first()
-    if locked is None or not locked.is_fund_member:
-        name = locked.username if locked else member.username
+    return _member_taking_part(User.objects.select_for_update().filter(pk=member.pk).first(), member)
+
+
+def _member_taking_part(row: User | None, member: User) -> User:
+    """``row`` (the member as read now), refused unless an active member of the fund."""
+    if row is None or not row.is_fund_member:
+        name = row.username if row else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
-    return locked
+    if row.is_leaving:
+        # DESIGN.md, "A member leaving": owes no more fees and cannot pay.
+        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": row.username})
+    return row
 
 
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:
@@ -192,11 +221,11 @@ def _check_fee(fee: Decimal) -> None:
         raise PaymentRefused(message % {"min": format_usdt(minimum)}, "fee")
 
 
-def _check_repayment(member: User, month: JalaliMonth, repayment: Decimal) -> Loan | None:
+def _check_repayment(member: User, month: JalaliMonth, repayment: Decimal, *, lock: bool) -> Loan | None:
     """DESIGN.md rule 4: the loan the repayment goes to, or None when it carries no repayment."""
     # The loan's row stays locked until the payment is written: an import or a verification
     # counting a repayment on it at the same moment waits, then sees this one (fault 1 of issue 13).
-    due = loans.repayment_due(member=member, month=month, lock=True)
+    due = loans.repayment_due(member=member, month=month, lock=lock)
     if due is None:
         if repayment > ZERO:
             raise PaymentRefused(_("There is no active loan to repay: leave the repayment at 0."), "repayment")
@@ -397,26 +426,11 @@ def apply_answer(payment: Payment, answer: bitpin.Answer) -> str:
         elif answer.outcome == bitpin.Outcome.REJECTED:
             reject_payment(payment=payment, by=None, note=answer.detail)
         else:
-            _record_retry(payment, answer.detail)
+            verification.record_retry(payment, answer.detail)
     except PaymentRefused:
         # Someone decided the payment while Bitpin was answering: their decision stands.
         return f"payment {payment.pk} was decided meanwhile; Bitpin said {answer.outcome}"
     return f"payment {payment.pk}: {answer.outcome}: {answer.detail}"
-
-
-def retry_delay(attempts: int) -> dt.timedelta:
-    """Back-off after the ``attempts``-th failed attempt: 1, 2, 4 … minutes, at most an hour."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
-
-
-def _record_retry(payment: Payment, error: str) -> None:
-    # A conditional UPDATE: only a still-pending payment is marked for another try.
-    attempts = payment.attempts + 1
-    Payment.objects.filter(pk=payment.pk, status=PENDING).update(
-        attempts=F("attempts") + 1,
-        last_error=error,
-        next_attempt_at=timezone.now() + retry_delay(attempts),
-    )
 
 
 def requeue_verification(*, payment_ids: list[int]) -> int:
@@ -428,47 +442,15 @@ def requeue_verification(*, payment_ids: list[int]) -> int:
 
 
 def sweep_pending_payments() -> int:
-    """Check every pending payment that is due again (the scheduled job). Returns how many were checked.
+    """Check every pending payment that is due again; returns how many were checked.
 
-    Bitpin is asked from a pool of threads sharing one HTTP client, so a slow API does not
-    serialise the sweep; answers are applied one by one in this thread, on its database connection.
+    The scheduled job sweeps payouts too (fund.verification.sweep): this is its payments part.
     """
-    payments = _claim_due_payments()
-    if not payments:
-        return 0
-    if not settings.BITPIN_API_KEY:
-        for payment in payments:
-            apply_answer(payment, ask_bitpin(payment))
-        return len(payments)
-    deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
-    checked = 0
-    with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
-        language = translation.get_language()
-        futures = {pool.submit(_ask_before, deadline, payment, client, language): payment for payment in payments}
-        for future in as_completed(futures):
-            answer = future.result()
-            if answer is not None:
-                apply_answer(futures[future], answer)
-                checked += 1
-    return checked
+    return verification.sweep([CHECKED])
 
 
-def _ask_before(deadline: float, payment: Payment, client: httpx.Client, language: str) -> bitpin.Answer | None:
-    # Past the budget the payment is left for the next sweep (its lease runs out soon).
-    if time.monotonic() > deadline:
-        return None
-    # The active language is per thread: notes are written in the sweep's language, not the default.
-    with translation.override(language):
-        return ask_bitpin(payment, client)
+retry_delay = verification.retry_delay  # the back-off between attempts, the same for every kind
 
 
-def _claim_due_payments() -> list[Payment]:
-    """Pending payments due for a check, leased so that an overlapping sweep skips them."""
-    now = timezone.now()
-    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_JOB_AFTER)
-    with transaction.atomic():
-        # skip_locked: two sweeps at once split the work instead of waiting for each other.
-        queryset = Payment.objects.select_for_update(skip_locked=True).filter(due, status=PENDING)
-        payments = list(queryset.order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:SWEEP_BATCH])
-        Payment.objects.filter(pk__in=[p.pk for p in payments]).update(next_attempt_at=now + SWEEP_LEASE)
-    return payments
+# The retry sweep (fund.verification) checks payments as one of its kinds.
+CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)
