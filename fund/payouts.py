@@ -214,7 +214,8 @@ def _create(
             raise PayoutRefused(_transfer_id_taken(), "transfer_id") from None
         raise PayoutRefused(_("A payout is already recorded for this; it is checked with Bitpin.")) from None
     tasks.queue(tasks.VERIFY_PAYOUT, payout.pk)
-    ledger.draw_inputs_changed()  # a pending refund is set aside from the fund cash
+    if kind == Payout.Kind.REFUND:
+        ledger.draw_inputs_changed()  # a pending refund is set aside from the fund cash
     return payout
 
 
