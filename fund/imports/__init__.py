@@ -20,7 +20,8 @@ How an import works, and why:
 - After a payment import the loans' states are recomputed (fund.loans.recompute_states).
 """
 
-from fund.imports.base import HistoryResource, HistoryResult, RowPlan, copy_rows, normalise_headers
+from fund.bulk import copy_rows
+from fund.imports.base import HistoryResource, HistoryResult, RowPlan, normalise_headers
 from fund.imports.cells import ImportFileError, cell_text, clean_amount, clean_bool, clean_month, render_amount
 from fund.imports.files import check_limits, load_dataset
 from fund.imports.loans import LoanResource

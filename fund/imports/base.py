@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Model
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from import_export import resources
 from import_export.fields import Field
@@ -282,19 +281,6 @@ def written_meanwhile() -> str:
         "Some of these rows were written by someone else while this file was imported (another import "
         "or a payment): nothing was imported. Check the file again."
     )
-
-
-def copy_rows(model: type[Model], rows: Iterable[dict[str, Any]]) -> None:
-    """Write rows with PostgreSQL's COPY. Each row gives database-ready values by attribute name
-    (``member_id``, a month as its integer); a field it leaves out gets the field's default."""
-    fields = [field_ for field_ in model._meta.concrete_fields if not field_.primary_key]
-    defaults = {field_.attname: field_.get_db_prep_save(field_.get_default(), connection) for field_ in fields}
-    names = [field_.attname for field_ in fields]
-    columns = ", ".join(connection.ops.quote_name(field_.column) for field_ in fields)
-    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([row[name] if name in row else defaults[name] for name in names])
 
 
 def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
