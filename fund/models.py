@@ -310,3 +310,16 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.month}"
+
+
+class WorkerHeartbeat(models.Model):
+    """When a worker last ran the heartbeat job: one row, written by ``fund.health.heartbeat``."""
+
+    beat_at = models.DateTimeField(_("last heartbeat"))
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+
+    def __str__(self) -> str:
+        return self.beat_at.isoformat()

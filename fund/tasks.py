@@ -19,6 +19,7 @@ SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from fund import draw as draws
-from fund import ledger
+from fund import health, ledger
 from fund.admin.display import month_label
 from fund.admin.draws import pool_names, report_rows
 from fund.admin.roles import is_operator
@@ -42,6 +42,7 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         projection=_projection(month, state),
         links=_links(),
         can_operate=is_operator(request.user),
+        worker=health.worker_health(),
     )
     return context
 
