@@ -181,12 +181,6 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
         }
         return TemplateResponse(request, self.job_template_name, context)
 
-    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
-        # The confirm step imports the file again: a row that went bad in between writes nothing.
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        kwargs["rollback_on_validation_errors"] = True
-        return kwargs
-
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         form = self.create_confirm_form(request)
         if self.has_import_permission(request) and form.is_valid() and not self._confirmable(request, form):

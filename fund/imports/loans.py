@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from fund.imports.base import BATCH_SIZE, ROW, HistoryResource, RowPlan, chunks, first_rows
+from fund.imports.base import ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget
 from fund.jalali import JalaliMonth
 from fund.loans import history_loan, settle_earlier_loans
@@ -86,8 +86,6 @@ class LoanResource(HistoryResource):
         name = gettext_lazy("Loans")
         fields = ("member", "month", "amount")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
