@@ -226,7 +226,8 @@ def _header_key(text: Any) -> str:
 def normalise_headers(dataset: tablib.Dataset, headers: dict[str, tuple[str, ...]], required: Iterable[str]) -> None:
     """Rename accepted header spellings to the canonical column names; refuse missing or doubled ones."""
     names = {_header_key(alias): column for column, aliases in headers.items() for alias in (column, *aliases)}
-    renamed = [names.get(_header_key(header), cell_text(header)) for header in dataset.headers or []]
+    spelled = {header: names.get(_header_key(header), cell_text(header)) for header in set(dataset.headers or [])}
+    renamed = [spelled[header] for header in dataset.headers or []]
     counts = Counter(renamed)  # one pass: a header of thousands of columns stays cheap
     doubled = sorted(name for name, count in counts.items() if name in headers and count > 1)
     if doubled:
