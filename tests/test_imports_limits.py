@@ -226,3 +226,15 @@ def test_a_large_file_with_a_bad_row_is_refused_by_the_job_and_its_bytes_deleted
     assert "row 4321 (line 4322), member: Unknown member “nobody”." in text
     assert "Confirm import" not in text
     assert not Payment.objects.exists()
+
+
+def test_only_those_who_may_import_see_an_import_job(client, history, member, operator):
+    job = ImportJob.objects.create(kind="payments", file_name="p.csv", created_by=operator)
+    member.is_staff = True
+    member.save()
+    client.force_login(member)
+    page = client.get(f"/admin/fund/payment/import/job/{job.pk}/")
+    assert page.status_code in (302, 403)
+    client.force_login(operator)
+    assert client.get(f"/admin/fund/payment/import/job/{job.pk}/").status_code == 200
+    assert client.get(f"/admin/fund/loan/import/job/{job.pk}/").status_code == 404  # another kind's page
