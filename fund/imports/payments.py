@@ -126,11 +126,11 @@ class PaymentResource(HistoryResource):
 
     def _tie(self, plan: RowPlan, month: JalaliMonth, loans: list[KnownLoan]) -> None:
         name, repayment = plan.values["member"].username, plan.values["repayment"]
-        open_loans = [loan for loan in loans if loan.month < month and loan.owed() > ZERO]
+        open_loans = [loan for loan in loans if loan.repayable_in(month) and loan.owed() > ZERO]
         if not open_loans:
             plan.fail("repayment", _(
                 "“%(name)s” had no loan being repaid in %(month)s "
-                "(a loan is repaid from the month after it is granted, until it is paid off)."
+                "(a loan is repaid from the month after it is paid out, until it is paid off)."
             ) % {"name": name, "month": month})  # fmt: skip
         elif len(open_loans) > 1:
             granted = ", ".join(str(loan.month) for loan in sorted(open_loans, key=lambda loan: loan.month))
