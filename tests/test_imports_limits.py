@@ -213,6 +213,8 @@ def test_a_large_file_shows_its_progress_while_the_worker_is_busy(staff, history
     page = staff.get(response["Location"]).content.decode()
     assert '<meta http-equiv="refresh" content="2">' in page
     assert 'data-state="checking"' in page and "this page refreshes itself" in page
+    # The import page links it, so the operator can come back to it.
+    assert f'href="{response["Location"]}"' in staff.get(reverse("admin:fund_payment_import")).content.decode()
 
 
 def test_a_large_file_with_a_bad_row_is_refused_by_the_job_and_its_bytes_deleted(staff, history, worker):

@@ -44,6 +44,7 @@ from fund.models import ImportJob
 
 # Shown in a message when the confirm step finds problems (the preview lists them all).
 MESSAGE_PROBLEMS = 10
+RECENT_JOBS = 5  # the import page links the latest background imports of its kind
 
 
 class UploadCache(CacheStorage):
@@ -101,6 +102,9 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
                     return HttpResponseRedirect(self._job_url(job))
         response = super().import_action(request, **kwargs)
         self._forget_unconfirmable_upload(response)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            recent = ImportJob.objects.filter(kind=self.import_kind).order_by("-pk")[:RECENT_JOBS]
+            response.context_data["import_jobs"] = [(job, self._job_url(job)) for job in recent]
         return response
 
     def _upload_name(self, form: Any) -> str:
