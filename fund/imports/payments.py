@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from fund.imports.base import BATCH_SIZE, LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, first_rows
+from fund.imports.base import LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
 from fund.jalali import JalaliMonth
@@ -45,8 +45,6 @@ class PaymentResource(HistoryResource):
         name = gettext_lazy("Payments")
         fields = ("member", "month", "fee", "repayment", "bitpin_id")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
