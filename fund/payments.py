@@ -28,18 +28,22 @@ from fund import bitpin, loans, tasks, verification
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
-BITPIN_ID_MAX_LENGTH = Payment._meta.get_field("bitpin_id").max_length
 
 
 class PaymentRefused(Exception):
-    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns."""
+    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns;
+    ``code`` names the rule for programs (the JSON API answers "already paid" with 409)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ALREADY_PAID = "already_paid"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = str(message)
         self.field = field
+        self.code = code
 
 
 def no_key_note() -> str:
@@ -119,14 +123,12 @@ def _amount(value: Decimal, field: str) -> Decimal:
 
 
 def _clean_bitpin_id(bitpin_id: str | None, source: str) -> str:
-    bitpin_id = (bitpin_id or "").strip()
+    try:
+        bitpin_id = normalise_bitpin_id(bitpin_id)  # the one spelling, for every path (fund.text)
+    except TextRefused as refused:
+        raise PaymentRefused(str(refused), "bitpin_id") from None
     if not bitpin_id and source != Payment.Source.IMPORT:
         raise PaymentRefused(_("Enter the Bitpin payment id."), "bitpin_id")
-    if len(bitpin_id) > BITPIN_ID_MAX_LENGTH:
-        message = _("The Bitpin payment id is too long (at most %(max)s characters).")
-        raise PaymentRefused(message % {"max": BITPIN_ID_MAX_LENGTH}, "bitpin_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in bitpin_id):
-        raise PaymentRefused(_("The Bitpin payment id cannot contain spaces."), "bitpin_id")
     return bitpin_id
 
 
@@ -155,7 +157,9 @@ def _lock_member(member: User, history: bool = False) -> User:
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:
     existing = Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).first()
     if existing is not None:
-        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month")
+        raise PaymentRefused(
+            _already_paid(member, month, source, existing.status), "month", PaymentRefused.ALREADY_PAID
+        )
 
 
 def _already_paid(member: User, month: JalaliMonth, source: str, status: str) -> str:
@@ -225,7 +229,8 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
             )
     except IntegrityError:
         if Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).exists():
-            raise PaymentRefused(_already_paid(member, month, source, VERIFIED), "month") from None
+            message = _already_paid(member, month, source, VERIFIED)
+            raise PaymentRefused(message, "month", PaymentRefused.ALREADY_PAID) from None
         if bitpin_id and Payment.objects.filter(bitpin_id=bitpin_id).exclude(status=REJECTED).exists():
             raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
         raise  # not a rule the member broke: never tell them their Bitpin id was taken when it was not

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from fund.jalali import JalaliMonth
 from fund.models import Loan, Payment, Payout, User
 from fund.money import ZERO, format_usdt
+from fund.text import safe_cell
 
 FEE, REPAYMENT, LOAN, REFUND = "fee", "repayment", "loan", "refund"
 KIND_LABELS = {
@@ -142,27 +143,15 @@ def _plain(amount: Decimal) -> str:
     return format_usdt(amount).replace(",", "")
 
 
-def _safe_cell(text: str) -> str:
-    # A Bitpin id is typed by a member: never let a spreadsheet run it as a formula.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def statement_csv(member: User) -> str:
     """The statement as CSV text: stable English column names and movement codes, months as 1404/09."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in statement_rows(member):
-        writer.writerow(
-            [
-                str(row.month),
-                row.kind,
-                _plain(row.amount),
-                _plain(row.balance),
-                _plain(row.loan_remaining),
-                _safe_cell(row.reference),
-            ]
-        )
+        # Every cell through the one neutraliser of exports: a Bitpin id is typed by a member.
+        cells = [str(row.month), row.kind, _plain(row.amount), _plain(row.balance), _plain(row.loan_remaining)]
+        writer.writerow([safe_cell(cell) for cell in [*cells, row.reference]])
     return out.getvalue()
 
 

@@ -21,6 +21,8 @@ RECONCILE_WALLET = "fund.tasks.reconcile_wallet"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+CHECK_IMPORT = "fund.tasks.check_import"
+WRITE_IMPORT = "fund.tasks.write_import"
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -76,3 +78,17 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def check_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("check import"):
+        return jobs.check_import_job(job_id)
+
+
+def write_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("write import"):
+        return jobs.write_import_job(job_id)

@@ -174,7 +174,7 @@ def test_a_transfer_bitpin_refuses_rejects_the_payout_and_the_loan_keeps_waiting
     assert again.status == "pending"
 
 
-@pytest.mark.parametrize("kind", ["pending", "error500", "error429", "malformed", "slow"])
+@pytest.mark.parametrize("kind", ["pending", "error500", "error429", "malformed", "slow", "drip"])
 def test_a_passing_failure_leaves_the_payout_pending_and_the_sweep_verifies_it_later(
     fake_bitpin, granted, operator, kind
 ):

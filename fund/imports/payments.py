@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from fund.imports.base import BATCH_SIZE, LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, copy_rows, first_rows
-from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget, TextWidget
+from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
 from fund.jalali import JalaliMonth
 from fund.loans import loans_of_members, recompute_states
@@ -38,7 +38,7 @@ class PaymentResource(HistoryResource):
     month = Field(attribute="month", column_name="month", widget=MonthWidget())
     fee = Field(attribute="fee", column_name="fee", widget=AmountWidget())
     repayment = Field(attribute="repayment", column_name="repayment", widget=AmountWidget(required=False))
-    bitpin_id = Field(attribute="bitpin_id", column_name="bitpin_id", widget=TextWidget(max_length=100))
+    bitpin_id = Field(attribute="bitpin_id", column_name="bitpin_id", widget=BitpinIdWidget())
 
     class Meta:
         model = Payment
