@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "fund.persian.PersianDigitsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -137,6 +138,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 1,
     "label": _("Background jobs"),
+    # django-q2 logs every task at INFO: four lines a minute from the schedules alone.
+    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
 }
 if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
     Q_CLUSTER["redis"] = REDIS_URL
@@ -270,7 +273,9 @@ if TESTING:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A refused request (403) is logged in one line: its traceback says nothing about a fault.
+    "filters": {"no_traceback_for_403": {"()": "fund.logs.NoTracebackForForbidden"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["no_traceback_for_403"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

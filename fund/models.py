@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from fund.audit import AuditedHistory as HistoricalRecords
@@ -80,6 +81,9 @@ class User(AbstractUser):
 MAX_REPAYMENT_MONTHS = 120
 
 
+DEFAULT_FUND_NAME = gettext_noop("Saghat friendly fund")
+
+
 class FundConfig(models.Model):
     """The fund's one row of configuration (DESIGN.md, "Fund configuration")."""
 
@@ -130,12 +134,14 @@ class FundConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return str(self.name)
+        # The default name is stored untranslated and shown in the reader's language; a name the
+        # operator chose is shown as written.
+        return gettext(self.name)
 
     @classmethod
     def load(cls) -> FundConfig:
         """The configuration row, created with the defaults the first time it is needed."""
-        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID, defaults={"name": DEFAULT_FUND_NAME})
         return config
 
 
@@ -345,6 +351,41 @@ class Reminder(models.Model):
         return f"{self.member_id}: {self.month}"
 
 
+class ImportJob(models.Model):
+    """A large spreadsheet import run by the background worker instead of the web request.
+
+    The upload is kept only until the job has finished with it (checked and refused, or written):
+    then ``content`` is emptied. What the page shows (summary, problems, first rows) is kept.
+    """
+
+    class State(models.TextChoices):
+        CHECKING = "checking", _("checking")
+        CHECKED = "checked", _("checked, waiting for confirmation")
+        WRITING = "writing", _("writing")
+        DONE = "done", _("imported")
+        REFUSED = "refused", _("refused")
+
+    kind = models.CharField(_("kind"), max_length=20)
+    file_name = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(_("file content"), blank=True, default=b"")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.CHECKING)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    written = models.PositiveIntegerField(_("rows written"), default=0)
+    outcome = models.JSONField(_("outcome"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last change"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.file_name}"
+
+
 class Payout(models.Model):
     """USDT sent from the fund's wallet: a loan to its winner, or a refund to a member who leaves.
 
@@ -468,38 +509,3 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return _("Wallet reading of %(when)s") % {"when": self.taken_at}
-
-
-class ImportJob(models.Model):
-    """A large spreadsheet import run by the background worker instead of the web request.
-
-    The upload is kept only until the job has finished with it (checked and refused, or written):
-    then ``content`` is emptied. What the page shows (summary, problems, first rows) is kept.
-    """
-
-    class State(models.TextChoices):
-        CHECKING = "checking", _("checking")
-        CHECKED = "checked", _("checked, waiting for confirmation")
-        WRITING = "writing", _("writing")
-        DONE = "done", _("imported")
-        REFUSED = "refused", _("refused")
-
-    kind = models.CharField(_("kind"), max_length=20)
-    file_name = models.CharField(_("file name"), max_length=255)
-    content = models.BinaryField(_("file content"), blank=True, default=b"")
-    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.CHECKING)
-    rows = models.PositiveIntegerField(_("rows"), default=0)
-    written = models.PositiveIntegerField(_("rows written"), default=0)
-    outcome = models.JSONField(_("outcome"), default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.SET_NULL, null=True, blank=True
-    )
-    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("last change"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("import job")
-        verbose_name_plural = _("import jobs")
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.file_name}"

@@ -74,17 +74,11 @@ def submit_payment(
     Stored pending and verified by a job once this transaction commits; imported history is
     verified at once. Raises PaymentRefused, and writes nothing, when any rule says no.
     """
-    fee = _amount(fee, "fee")
-    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
-    bitpin_id = _clean_bitpin_id(bitpin_id, source)
-    _check_month(month, source)
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
         member = _lock_member(member, history=source == Payment.Source.IMPORT)
-        _check_not_paid(member, month, source)
-        _check_fee(fee)
-        loan = _check_repayment(member, month, repayment)
-        _check_bitpin_id_free(bitpin_id)
+        loan = _check_submission(member, month, fee, repayment, bitpin_id, source)
         if loan_request is not None:
             change_loan_request(member=member, amount=loan_request)
         payment = _create(
@@ -102,6 +96,46 @@ def submit_payment(
         elif payment.loan_id:
             loans.settle_if_repaid(payment.loan)
     return payment
+
+
+def check_payment(
+    *,
+    member: User,
+    month: JalaliMonth,
+    fee: Decimal,
+    repayment: Decimal = ZERO,
+    bitpin_id: str,
+    source: str = Payment.Source.MEMBER,
+) -> None:
+    """Every rule of submit_payment, writing nothing: a form shows a refusal on its field with it.
+
+    Raises PaymentRefused like submit_payment. Passing is no promise: submit_payment checks again
+    under the member's lock, since another submission may land in between.
+    """
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
+    current = _member_taking_part(User.objects.filter(pk=member.pk).first(), member, source == Payment.Source.IMPORT)
+    _check_submission(current, month, fee, repayment, bitpin_id, source)
+
+
+def _parse_submission(
+    month: JalaliMonth, fee: Decimal, repayment: Decimal | None, bitpin_id: str, source: str
+) -> tuple[Decimal, Decimal, str]:
+    fee = _amount(fee, "fee")
+    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
+    bitpin_id = _clean_bitpin_id(bitpin_id, source)
+    _check_month(month, source)
+    return fee, repayment, bitpin_id
+
+
+def _check_submission(
+    member: User, month: JalaliMonth, fee: Decimal, repayment: Decimal, bitpin_id: str, source: str
+) -> Loan | None:
+    """The rules that read the database; returns the loan the repayment goes to."""
+    _check_not_paid(member, month, source)
+    _check_fee(fee)
+    loan = _check_repayment(member, month, repayment)
+    _check_bitpin_id_free(bitpin_id)
+    return loan
 
 
 def change_loan_request(*, member: User, amount: Decimal) -> User:
@@ -144,14 +178,18 @@ def _check_month(month: JalaliMonth, source: str) -> None:
 
 def _lock_member(member: User, history: bool = False) -> User:
     """The member's row, locked; refused unless an active member (history may name one who has left)."""
-    locked = User.objects.select_for_update().filter(pk=member.pk).first()
-    if locked is None or not (locked.is_member if history else locked.is_fund_member):
-        name = locked.username if locked else member.username
+    return _member_taking_part(User.objects.select_for_update().filter(pk=member.pk).first(), member, history)
+
+
+def _member_taking_part(row: User | None, member: User, history: bool) -> User:
+    """``row`` (the member as read now), refused unless an active member (history may name one who has left)."""
+    if row is None or not (row.is_member if history else row.is_fund_member):
+        name = row.username if row else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
-    if locked.is_leaving and not history:
+    if row.is_leaving and not history:
         # DESIGN.md, "A member leaving": owes no more fees and cannot pay.
-        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": locked.username})
-    return locked
+        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": row.username})
+    return row
 
 
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:

@@ -41,7 +41,7 @@ def paid_out_in_the_month_granted(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fund', '0007_imports'),
+        ('fund', '0006_fundconfig_max_months_bounded'),
         ('django_q', '0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more'),
     ]
 
