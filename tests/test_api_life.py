@@ -124,13 +124,29 @@ def database_state() -> dict:
     return {
         "users": sorted(User.objects.values_list("username", "loan_request_amount", "is_active", "is_member")),
         "payments": sorted(
-            (name[p.member_id], str(p.month), p.fee, p.repayment, p.loan and str(p.loan.month), p.bitpin_id,
-             p.status, p.source, p.submitted_by and p.submitted_by.username, p.note)
+            (
+                name[p.member_id],
+                str(p.month),
+                p.fee,
+                p.repayment,
+                p.loan and str(p.loan.month),
+                p.bitpin_id,
+                p.status,
+                p.source,
+                p.submitted_by and p.submitted_by.username,
+                p.note,
+            )
             for p in Payment.objects.select_related("loan", "submitted_by")
         ),  # fmt: skip
         "loans": sorted(
-            (name[loan.member_id], str(loan.month), loan.amount, loan.monthly_minimum, loan.state,
-             str(loan.settled_month))
+            (
+                name[loan.member_id],
+                str(loan.month),
+                loan.amount,
+                loan.monthly_minimum,
+                loan.state,
+                str(loan.settled_month),
+            )
             for loan in Loan.objects.all()
         ),  # fmt: skip
         "payouts": sorted(
