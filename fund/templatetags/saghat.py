@@ -51,7 +51,7 @@ def reads_back_office(user: Any) -> bool:
     """The person may open the back office: an operator or an inspector (fund.admin.roles)."""
     from fund.admin.roles import may_read  # here, not above: fund.admin imports this module
 
-    return may_read(user)
+    return bool(getattr(user, "is_authenticated", False)) and may_read(user)  # error pages have no user
 
 
 @register.filter
