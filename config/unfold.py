@@ -42,7 +42,17 @@ UNFOLD = {
                         "icon": "account_balance",
                         "link": reverse_lazy("admin:fund_loan_changelist"),
                     },
+                    {
+                        "title": _("Payouts"),
+                        "icon": "send_money",
+                        "link": reverse_lazy("admin:fund_payout_changelist"),
+                    },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
+                    {
+                        "title": _("Wallet readings"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:fund_reconciliation_changelist"),
+                    },
                     {
                         "title": _("Fund configuration"),
                         "icon": "settings",

@@ -27,7 +27,9 @@ from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
-    "active_loan": gettext_lazy("has an active loan"),
+    "active_loan": gettext_lazy("has an active loan"),  # reports from before loans awaited their payout
+    "open_loan": gettext_lazy("has an open loan"),
+    "leaving": gettext_lazy("is leaving"),
     "no_request": gettext_lazy("is not asking for a loan"),
     "request_exceeds_balance": gettext_lazy("asks for more than their balance"),
     "exceeds_fund_cash": gettext_lazy("asks for more than the fund's cash"),
@@ -77,8 +79,10 @@ def _money(amount: Decimal) -> str:
 
 def _out_reason(factors: MemberFactors) -> str | None:
     """DESIGN.md §2, checked in this order so each member gets the first reason that applies."""
-    if factors.has_active_loan:
-        return "active_loan"
+    if factors.is_leaving:
+        return "leaving"
+    if factors.has_open_loan:
+        return "open_loan"
     if factors.loan_request_amount <= ZERO:
         return "no_request"
     if factors.loan_request_amount > factors.balance:
@@ -179,7 +183,7 @@ def _refusal(month: JalaliMonth) -> DrawRefused | None:
     unpaid = ledger.unpaid_members(month)
     if unpaid:
         return DrawRefused.not_paid(month, unpaid)
-    if not User.objects.members().exists():
+    if not User.objects.paying().exists():
         return DrawRefused(_("The fund has no active members to draw from."), code="no_members")
     return None
 

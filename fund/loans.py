@@ -1,7 +1,13 @@
 """Loans: granting one, what is still owed on it, and every change of its state (DESIGN.md, "Loan").
 
-This module is the one writer of a loan's ``state`` and ``settled_month``, whoever asks: a
-verified repayment (payments.py), the draw, the history import and the example fund. A loan is
+This module is the one writer of a loan's ``state``, ``paid_out_month`` and ``settled_month``,
+whoever asks: a verified payout (payouts.py), a verified repayment (payments.py), the draw, the
+history import and the example fund. A loan's life (DESIGN.md, "Loan", "Loan payout"):
+
+    awaiting payout ──payout verified──▶ active ──verified repayments reach the amount──▶ settled
+
+The draw grants a loan awaiting payout; imported loans start active or settled. A loan is repaid
+from the month after its payout was verified (imported ones: after the month granted), and is
 settled when its verified repayments reach its amount, in the month of the last of them.
 
 What is still owed is also decided here, once, under the loan's row lock (``owed_now``): every
@@ -25,7 +31,7 @@ from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, format_usdt, quantize, round_up_to_cent
 
-ACTIVE, SETTLED = Loan.State.ACTIVE, Loan.State.SETTLED
+AWAITING_PAYOUT, ACTIVE, SETTLED = Loan.State.AWAITING_PAYOUT, Loan.State.ACTIVE, Loan.State.SETTLED
 PENDING, VERIFIED = Payment.Status.PENDING, Payment.Status.VERIFIED
 _CHUNK = 500
 
@@ -47,8 +53,35 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
-    """The draw's loan: active, repaid from the month after ``month``."""
-    return Loan.objects.create(member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config))
+    """The draw's loan: awaiting its payout (the draw only decides who receives the money)."""
+    return Loan.objects.create(
+        member=member,
+        amount=amount,
+        month=month,
+        monthly_minimum=monthly_minimum(amount, config),
+        state=AWAITING_PAYOUT,
+    )
+
+
+def mark_paid_out(loan: Loan) -> bool:
+    """The loan's payout is verified: awaiting payout → active, repaid from the next month on.
+
+    Called by fund.payouts inside the payout's decision (which is taken once); a loan that is no
+    longer awaiting its payout is left alone. Returns whether the loan changed.
+    """
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        if loan.state != AWAITING_PAYOUT:
+            return False
+        loan.state = ACTIVE
+        loan.paid_out_month = JalaliMonth.current()
+        loan.save(update_fields=["state", "paid_out_month"])
+    return True
+
+
+def repayable_in(month: JalaliMonth) -> Q:
+    """Loans whose repayments are due in ``month``: paid out before it (imported ones: granted before it)."""
+    return Q(paid_out_month__lt=month) | Q(paid_out_month__isnull=True, month__lt=month)
 
 
 def history_loan(
@@ -99,7 +132,9 @@ def _positions(loans: list[Loan], excluding_payment: int | None = None) -> dict[
     sums = {
         row["loan_id"]: row
         for row in repayments.values("loan_id")
-        .annotate(verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING)))
+        .annotate(
+            verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING))
+        )
         .order_by()
     }
     return {
@@ -119,11 +154,16 @@ def overpayment_refusal(owed: Owed, repayment: Decimal, *, pending_counts: bool)
         return None
     values = {"repayment": format_usdt(repayment), "owed": format_usdt(left), "granted": owed.loan.month}
     if pending_counts and owed.pending:
-        return _(
-            "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
-            "(payments waiting for verification count)."
-        ) % values
-    return _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+        return (
+            _(
+                "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
+                "(payments waiting for verification count)."
+            )
+            % values
+        )
+    return (
+        _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+    )
 
 
 def check_repayments(
@@ -158,10 +198,11 @@ def repayment_due(*, member: User, month: JalaliMonth, lock: bool = False) -> Re
 
     Still owed = the loan's amount − its verified and pending repayments: a payment waiting for
     Bitpin already covers its share, so two payments can never together overpay the loan.
-    A loan is repaid from the month after it was granted (its own month was paid before the draw).
+    A loan is repaid from the month after its payout was verified (DESIGN.md, "Loan payout"); an
+    imported loan, paid out before Saghat knew it, from the month after it was granted.
     With ``lock`` the loan's row stays locked until the caller's transaction ends (a submission).
     """
-    loan = Loan.objects.filter(member=member, state=ACTIVE, month__lt=month).first()
+    loan = Loan.objects.filter(repayable_in(month), member=member, state=ACTIVE).first()
     if loan is None:
         return None
     # The page reads without the lock; a submission locks and reads again.
@@ -198,10 +239,13 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
     """
     with transaction.atomic():
         queryset = Loan.objects.all() if loans is None else Loan.objects.filter(pk__in=[loan.pk for loan in loans])
-        last_repaid = Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        last_repaid = (
+            Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        )
         rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
         settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != SETTLED]
-        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != ACTIVE]
+        # A loan awaiting payout is not being repaid yet: only a settled one can reopen.
+        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state == SETTLED]
         undated = [loan for loan in rows if loan.repaid >= loan.amount and loan.state == SETTLED and loan.last_month]
         undated = [loan for loan in undated if loan.settled_month is None]
         _check_one_active_per_member(rows)
@@ -220,7 +264,7 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
 def _check_one_active_per_member(rows: list[Loan]) -> None:
     """Refuse, before writing anything, a history in which a member owes on two loans at once."""
     owing = [loan for loan in rows if loan.repaid < loan.amount]
-    others = Loan.objects.filter(state=ACTIVE, member_id__in={loan.member_id for loan in owing})
+    others = Loan.objects.filter(state__in=Loan.OPEN_STATES, member_id__in={loan.member_id for loan in owing})
     owners: dict[int, list[Loan]] = {}
     for loan in [*others.exclude(pk__in=[loan.pk for loan in rows]), *owing]:
         owners.setdefault(loan.member_id, []).append(loan)
@@ -260,4 +304,3 @@ def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-

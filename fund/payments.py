@@ -16,45 +16,34 @@ Races are settled where they happen:
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from decimal import Decimal
 
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, loans, tasks
+from fund import bitpin, loans, tasks, verification
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
-BITPIN_ID_MAX_LENGTH = Payment._meta.get_field("bitpin_id").max_length
-
-# Back-off between Bitpin attempts: 1, 2, 4 … minutes, at most an hour (the sweep runs every minute).
-RETRY_BASE = dt.timedelta(minutes=1)
-RETRY_MAX = dt.timedelta(hours=1)
-# A payment whose verification job never ran (a worker died) is swept after this long.
-LOST_JOB_AFTER = dt.timedelta(minutes=1)
-# The sweep claims what it will check for this long, so an overlapping sweep leaves it alone.
-SWEEP_LEASE = dt.timedelta(minutes=5)
-# The sweep stops starting new lookups after this long: the job must end well within django-q's timeout.
-SWEEP_TIME_BUDGET_SECONDS = 60.0
-SWEEP_BATCH = 5000
 
 
 class PaymentRefused(Exception):
-    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns."""
+    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns;
+    ``code`` names the rule for programs (the JSON API answers "already paid" with 409)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ALREADY_PAID = "already_paid"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = str(message)
         self.field = field
+        self.code = code
 
 
 def no_key_note() -> str:
@@ -168,14 +157,12 @@ def _amount(value: Decimal, field: str) -> Decimal:
 
 
 def _clean_bitpin_id(bitpin_id: str | None, source: str) -> str:
-    bitpin_id = (bitpin_id or "").strip()
+    try:
+        bitpin_id = normalise_bitpin_id(bitpin_id)  # the one spelling, for every path (fund.text)
+    except TextRefused as refused:
+        raise PaymentRefused(str(refused), "bitpin_id") from None
     if not bitpin_id and source != Payment.Source.IMPORT:
         raise PaymentRefused(_("Enter the Bitpin payment id."), "bitpin_id")
-    if len(bitpin_id) > BITPIN_ID_MAX_LENGTH:
-        message = _("The Bitpin payment id is too long (at most %(max)s characters).")
-        raise PaymentRefused(message % {"max": BITPIN_ID_MAX_LENGTH}, "bitpin_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in bitpin_id):
-        raise PaymentRefused(_("The Bitpin payment id cannot contain spaces."), "bitpin_id")
     return bitpin_id
 
 
@@ -199,13 +186,16 @@ def _member_taking_part(row: User | None, member: User, history: bool) -> User:
     if row is None or not (row.is_member if history else row.is_fund_member):
         name = row.username if row else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
+    if row.is_leaving and not history:
+        # DESIGN.md, "A member leaving": owes no more fees and cannot pay.
+        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": row.username})
     return row
 
 
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:
     existing = Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).first()
     if existing is not None:
-        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month")
+        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month", PaymentRefused.ALREADY_PAID)
 
 
 def _already_paid(member: User, month: JalaliMonth, source: str, status: str) -> str:
@@ -275,7 +265,8 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
             )
     except IntegrityError:
         if Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).exists():
-            raise PaymentRefused(_already_paid(member, month, source, VERIFIED), "month") from None
+            message = _already_paid(member, month, source, VERIFIED)
+            raise PaymentRefused(message, "month", PaymentRefused.ALREADY_PAID) from None
         if bitpin_id and Payment.objects.filter(bitpin_id=bitpin_id).exclude(status=REJECTED).exists():
             raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
         raise  # not a rule the member broke: never tell them their Bitpin id was taken when it was not
@@ -384,26 +375,11 @@ def apply_answer(payment: Payment, answer: bitpin.Answer) -> str:
         elif answer.outcome == bitpin.Outcome.REJECTED:
             reject_payment(payment=payment, by=None, note=answer.detail)
         else:
-            _record_retry(payment, answer.detail)
+            verification.record_retry(payment, answer.detail)
     except PaymentRefused:
         # Someone decided the payment while Bitpin was answering: their decision stands.
         return f"payment {payment.pk} was decided meanwhile; Bitpin said {answer.outcome}"
     return f"payment {payment.pk}: {answer.outcome}: {answer.detail}"
-
-
-def retry_delay(attempts: int) -> dt.timedelta:
-    """Back-off after the ``attempts``-th failed attempt: 1, 2, 4 … minutes, at most an hour."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
-
-
-def _record_retry(payment: Payment, error: str) -> None:
-    # A conditional UPDATE: only a still-pending payment is marked for another try.
-    attempts = payment.attempts + 1
-    Payment.objects.filter(pk=payment.pk, status=PENDING).update(
-        attempts=F("attempts") + 1,
-        last_error=error,
-        next_attempt_at=timezone.now() + retry_delay(attempts),
-    )
 
 
 def requeue_verification(*, payment_ids: list[int]) -> int:
@@ -415,47 +391,15 @@ def requeue_verification(*, payment_ids: list[int]) -> int:
 
 
 def sweep_pending_payments() -> int:
-    """Check every pending payment that is due again (the scheduled job). Returns how many were checked.
+    """Check every pending payment that is due again; returns how many were checked.
 
-    Bitpin is asked from a pool of threads sharing one HTTP client, so a slow API does not
-    serialise the sweep; answers are applied one by one in this thread, on its database connection.
+    The scheduled job sweeps payouts too (fund.verification.sweep): this is its payments part.
     """
-    payments = _claim_due_payments()
-    if not payments:
-        return 0
-    if not settings.BITPIN_API_KEY:
-        for payment in payments:
-            apply_answer(payment, ask_bitpin(payment))
-        return len(payments)
-    deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
-    checked = 0
-    with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
-        language = translation.get_language()
-        futures = {pool.submit(_ask_before, deadline, payment, client, language): payment for payment in payments}
-        for future in as_completed(futures):
-            answer = future.result()
-            if answer is not None:
-                apply_answer(futures[future], answer)
-                checked += 1
-    return checked
+    return verification.sweep([CHECKED])
 
 
-def _ask_before(deadline: float, payment: Payment, client: httpx.Client, language: str) -> bitpin.Answer | None:
-    # Past the budget the payment is left for the next sweep (its lease runs out soon).
-    if time.monotonic() > deadline:
-        return None
-    # The active language is per thread: notes are written in the sweep's language, not the default.
-    with translation.override(language):
-        return ask_bitpin(payment, client)
+retry_delay = verification.retry_delay  # the back-off between attempts, the same for every kind
 
 
-def _claim_due_payments() -> list[Payment]:
-    """Pending payments due for a check, leased so that an overlapping sweep skips them."""
-    now = timezone.now()
-    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_JOB_AFTER)
-    with transaction.atomic():
-        # skip_locked: two sweeps at once split the work instead of waiting for each other.
-        queryset = Payment.objects.select_for_update(skip_locked=True).filter(due, status=PENDING)
-        payments = list(queryset.order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:SWEEP_BATCH])
-        Payment.objects.filter(pk__in=[p.pk for p in payments]).update(next_attempt_at=now + SWEEP_LEASE)
-    return payments
+# The retry sweep (fund.verification) checks payments as one of its kinds.
+CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)

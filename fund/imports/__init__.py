@@ -22,10 +22,11 @@ How an import works, and why:
 
 from fund.imports.base import HistoryResource, HistoryResult, RowPlan, copy_rows, normalise_headers
 from fund.imports.cells import ImportFileError, cell_text, clean_amount, clean_bool, clean_month, render_amount
+from fund.imports.files import check_limits, load_dataset
 from fund.imports.loans import LoanResource
 from fund.imports.members import MemberResource
 from fund.imports.payments import PaymentResource
-from fund.imports.runner import RESOURCES, ImportOutcome, Problem, load_dataset, problems_of, run_import
+from fund.imports.runner import RESOURCES, ImportOutcome, Problem, problems_of, run_import
 
 __all__ = [
     "RESOURCES",
@@ -39,6 +40,7 @@ __all__ = [
     "Problem",
     "RowPlan",
     "cell_text",
+    "check_limits",
     "clean_amount",
     "clean_bool",
     "clean_month",

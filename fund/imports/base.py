@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -20,6 +21,7 @@ from import_export.results import Result, RowResult
 from fund.imports.cells import ImportFileError, MemberWidget, MonthWidget, cell_text, is_blank
 from fund.jalali import JalaliMonth, to_ascii_digits
 from fund.models import User
+from fund.text import safe_cell
 
 PREVIEW_ROWS = 50
 BATCH_SIZE = 5000
@@ -234,6 +236,10 @@ class HistoryResource(resources.ModelResource):
     def summary(self, good: list[RowPlan]) -> list[str]:
         return []
 
+    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
+        # Every exported cell, in every format, through the one neutraliser of spreadsheet formulas.
+        return safe_cell(super().export_field(field, instance, **kwargs))
+
     def columns(self) -> list[tuple[str, Field]]:
         """The file's columns in their order (the same for import, export and the preview)."""
         return [(name, self.fields[name]) for name in self._meta.fields]
@@ -257,7 +263,8 @@ def normalise_headers(dataset: tablib.Dataset, headers: dict[str, tuple[str, ...
     """Rename accepted header spellings to the canonical column names; refuse missing or doubled ones."""
     names = {_header_key(alias): column for column, aliases in headers.items() for alias in (column, *aliases)}
     renamed = [names.get(_header_key(header), cell_text(header)) for header in dataset.headers or []]
-    doubled = sorted({name for name in renamed if name in headers and renamed.count(name) > 1})
+    counts = Counter(renamed)  # one pass: a header of thousands of columns stays cheap
+    doubled = sorted(name for name, count in counts.items() if name in headers and count > 1)
     if doubled:
         raise ImportFileError(_("The column “%(column)s” appears twice.") % {"column": doubled[0]})
     missing = [column for column in required if column not in renamed]

@@ -34,9 +34,16 @@ class KnownLoan:
     state: str = Loan.State.ACTIVE
     plan: RowPlan | None = None
     repaid: Decimal = ZERO  # running total while repayments are walked in month order
+    paid_out_month: JalaliMonth | None = None
 
     def owed(self) -> Decimal:
         return self.amount - self.repaid
+
+    def repayable_in(self, month: JalaliMonth) -> bool:
+        """As fund.loans.repayable_in: after its verified payout (imported: after the month granted)."""
+        if self.state == Loan.State.AWAITING_PAYOUT:
+            return False
+        return (self.paid_out_month or self.month) < month
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,10 @@ class Repayment:
 def loans_of(member_ids: Iterable[int]) -> dict[int, list[KnownLoan]]:
     loans: dict[int, list[KnownLoan]] = defaultdict(list)
     for chunk in chunks(sorted(set(member_ids))):
-        for pk, member_id, month, amount, state in Loan.objects.filter(member_id__in=chunk).values_list(
-            "pk", "member_id", "month", "amount", "state"
+        for pk, member_id, month, amount, state, paid_out in Loan.objects.filter(member_id__in=chunk).values_list(
+            "pk", "member_id", "month", "amount", "state", "paid_out_month"
         ):
-            loans[member_id].append(KnownLoan(member_id, month, amount, pk=pk, state=state))
+            loans[member_id].append(KnownLoan(member_id, month, amount, pk=pk, state=state, paid_out_month=paid_out))
     return loans
 
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
 from fund.imports.base import BATCH_SIZE, LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, copy_rows, first_rows
-from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget, TextWidget
+from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
 from fund.jalali import JalaliMonth
 from fund.loans import loans_of_members, recompute_states
@@ -38,7 +38,7 @@ class PaymentResource(HistoryResource):
     month = Field(attribute="month", column_name="month", widget=MonthWidget())
     fee = Field(attribute="fee", column_name="fee", widget=AmountWidget())
     repayment = Field(attribute="repayment", column_name="repayment", widget=AmountWidget(required=False))
-    bitpin_id = Field(attribute="bitpin_id", column_name="bitpin_id", widget=TextWidget(max_length=100))
+    bitpin_id = Field(attribute="bitpin_id", column_name="bitpin_id", widget=BitpinIdWidget())
 
     class Meta:
         model = Payment
@@ -128,11 +128,11 @@ class PaymentResource(HistoryResource):
 
     def _tie(self, plan: RowPlan, month: JalaliMonth, loans: list[KnownLoan]) -> None:
         name, repayment = plan.values["member"].username, plan.values["repayment"]
-        open_loans = [loan for loan in loans if loan.month < month and loan.owed() > ZERO]
+        open_loans = [loan for loan in loans if loan.repayable_in(month) and loan.owed() > ZERO]
         if not open_loans:
             plan.fail("repayment", _(
                 "“%(name)s” had no loan being repaid in %(month)s "
-                "(a loan is repaid from the month after it is granted, until it is paid off)."
+                "(a loan is repaid from the month after it is paid out, until it is paid off)."
             ) % {"name": name, "month": month})  # fmt: skip
         elif len(open_loans) > 1:
             granted = ", ".join(str(loan.month) for loan in sorted(open_loans, key=lambda loan: loan.month))
