@@ -12,7 +12,8 @@ Inputs' values and attributes are not text and are not checked; icons (ligature 
 
 Strings added since the last translation pass have no Persian yet: the test finds them (every msgid
 of fund/, config/ and templates/ whose Persian is missing) and tolerates their English until the
-translation pass; ``uv run python -m tests.test_persian_pages`` lists them. locale/PENDING.txt adds the ones
+translation pass. To list them: ``uv run python manage.py shell -c "from tests.test_persian_pages
+import pending_msgids; print(*sorted(set(pending_msgids())), sep=chr(10))"``. locale/PENDING.txt adds the ones
 it cannot find that way (third-party strings, a brand "translated" as itself).
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import os
 import re
 from collections import deque
 from html.parser import HTMLParser
@@ -323,11 +323,3 @@ def test_the_login_and_password_pages_read_persian(client, example_fund):
     report = "\n".join(f"{url}: {', '.join(found)}" for url, found in sorted(failures.items()))
     assert not failures, report
 
-
-if __name__ == "__main__":  # the list for the translation pass: uv run python -m tests.test_persian_pages
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SAGHAT_TESTING", "1")
-    django.setup()
-    print(*sorted(set(pending_msgids())), sep="\n")
