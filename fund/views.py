@@ -365,6 +365,11 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("password-set-complete")
     title = gettext_lazy("Choose your password")
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        # Nobody is logged in yet: the audit trail names the member who followed their own link.
+        form.user._history_user = form.user
+        return super().form_valid(form)
+
 
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "registration/password_reset_form.html"
