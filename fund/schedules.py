@@ -12,6 +12,7 @@ SCHEDULES = [
     (gettext_noop("Run the month's draw when everyone has paid"), tasks.AUTO_DRAW, 10),
     (gettext_noop("Remind members who have not paid"), tasks.SEND_REMINDERS, 60),
     (gettext_noop("Compare the wallet with the ledger"), tasks.RECONCILE_WALLET, 24 * 60),
+    (gettext_noop("Worker heartbeat"), tasks.HEARTBEAT, 1),
 ]
 
 

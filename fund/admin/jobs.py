@@ -32,6 +32,7 @@ JOB_NAMES = {
     tasks.RECONCILE_WALLET: _("Compare the wallet with the ledger"),
     tasks.CHECK_IMPORT: _("Check an imported file"),
     tasks.WRITE_IMPORT: _("Write an imported file"),
+    tasks.HEARTBEAT: _("Worker heartbeat"),
 }
 SCHEDULE_NAMES = {name: _(name) for name, _func, _minutes in SCHEDULES}  # stored in English, shown translated
 
