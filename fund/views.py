@@ -263,11 +263,14 @@ def change_loan_request(request: HttpRequest) -> HttpResponse:
     form = LoanRequestForm(request.POST)
     if form.is_valid():
         try:
-            payments.change_loan_request(member=member, amount=form.cleaned_data["amount"])
+            member = payments.change_loan_request(member=member, amount=form.cleaned_data["amount"])
         except payments.PaymentRefused as refused:
             form.attach_refusal(refused.field, refused.message)
         else:
             messages.success(request, _("Your loan request was saved."))
+            outlook = draws.request_outlook(member)
+            if outlook:
+                messages.warning(request, outlook)
             return redirect("member-home")
     return _render_page(request, loan_form=form)
 
