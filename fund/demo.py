@@ -97,17 +97,11 @@ def generate_fund(
                         del open_loans[member.pk]
                 cash += fee + repayment
                 payments.append(
-<<<<<<< HEAD
-                    Payment(
-                        member_id=member.pk, month=month, fee=fee, repayment=repayment, loan=loan,
-                        bitpin_id="", status=Payment.Status.VERIFIED, source=Payment.Source.IMPORT,
-                        note="",  # an example row needs no note (and a stored English one shows on Persian pages)
-=======
                     history_payment(
                         member_id=member.pk, month=month, fee=fee, repayment=repayment,
-                        loan_id=loan.pk if loan else None, bitpin_id="", note="demo history",
+                        loan_id=loan.pk if loan else None, bitpin_id="",
+                        note="",  # an example row needs no note (a stored English one shows on Persian pages)
                         recorded_by_id=None, at=now,
->>>>>>> main
                     )
                 )  # fmt: skip
             if len(payments) >= BATCH:
