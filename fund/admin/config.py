@@ -25,7 +25,8 @@ class FundConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["reconciliation_tolerance"].required = False  # empty keeps the current tolerance
+        if "reconciliation_tolerance" in self.fields:  # not for an inspector, who reads only
+            self.fields["reconciliation_tolerance"].required = False  # empty keeps the current tolerance
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
