@@ -428,15 +428,25 @@ def draw_inputs_version() -> str:
 def draw_inputs_changed() -> None:
     """Called by every service that writes a draw input, inside its transaction.
 
-    The token changes at once (this transaction's own later reads, and tests that never commit,
-    see the change) and again once the transaction commits: a projection another process computed
-    from the data before the commit is then never served. A fresh random token, not an increment:
-    two writers bumping at once can never leave the same value behind. After a rollback the first
-    change only costs a recomputation.
+    The version changes once the transaction commits (never for a rollback), so no process is
+    told of data it cannot see yet. Until then this connection's own reads include the write:
+    ``draw_inputs_written_here`` tells the projection not to use, or fill, the shared cache. A
+    fresh random token, not an increment: two writers committing at once never leave the same value.
     """
-    _new_version()
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        connection.saghat_draw_inputs_written = True
     transaction.on_commit(_new_version)
 
 
+def draw_inputs_written_here() -> bool:
+    """Whether this connection's open transaction wrote a draw input (its reads are not for sharing)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        connection.saghat_draw_inputs_written = False  # committed or rolled back since
+    return getattr(connection, "saghat_draw_inputs_written", False)
+
+
 def _new_version() -> None:
+    transaction.get_connection().saghat_draw_inputs_written = False
     cache.set(DRAW_INPUTS_VERSION_KEY, secrets.token_hex(8), timeout=None)

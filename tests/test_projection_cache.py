@@ -157,6 +157,7 @@ def _post_as(user: User, url: str, data: dict[str, str]) -> None:
     assert client.post(url, data).status_code in (200, 302)
 
 
+@pytest.mark.django_db(transaction=True)  # each write commits, as in production
 @pytest.mark.parametrize("write", list(WRITES))
 def test_every_write_of_a_draw_input_shows_at_the_next_request(fund, pages, web, write):
     alice, bob = fund
@@ -176,6 +177,7 @@ def test_every_write_of_a_draw_input_shows_at_the_next_request(fund, pages, web,
             assert shows in _row(text, name), f"{write}: the {where} does not show {shows!r} for {name}"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_projection_computed_in_a_rolled_back_transaction_is_never_served(fund, pages):
     """After a rollback ids repeat (SQLite) and a frozen clock repeats the audit trail's moments:
     only an explicit version tells the two states apart."""
