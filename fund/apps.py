@@ -8,6 +8,10 @@ class FundConfig(AppConfig):
     verbose_name = _("Fund")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from fund.money import register_sqlite_functions
         from fund.persian import use_jalali_dates
 
         use_jalali_dates()
+        connection_created.connect(register_sqlite_functions, dispatch_uid="saghat-exact-money")

@@ -15,21 +15,16 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, Payout, User
-from fund.money import ZERO, AmountField, quantize
+from fund.money import ZERO, AmountField, money_add, money_sub, quantize
 
 VERIFIED = Payment.Status.VERIFIED
 # Sums and subqueries of money come back through AmountField, which rounds them to 8 places.
 _MONEY = AmountField()
-
-
-def _money(expression: object) -> ExpressionWrapper:
-    """Arithmetic on money columns, read back through AmountField (and so rounded to 8 places)."""
-    return ExpressionWrapper(expression, output_field=_MONEY)
 
 
 def _sum(expression: str | F, **filters: Q) -> Coalesce:
@@ -102,7 +97,7 @@ def expected_wallet_balance() -> Decimal:
 def pending_inflows() -> Decimal:
     """Payments still waiting for Bitpin: money that may be in the wallet before the ledger counts it."""
     pending = Payment.objects.filter(status=Payment.Status.PENDING)
-    return quantize(pending.aggregate(total=_sum(_money(F("fee") + F("repayment"))))["total"])
+    return quantize(pending.aggregate(total=_sum(money_add(F("fee"), F("repayment"))))["total"])
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -129,7 +124,7 @@ def with_balance(members: QuerySet[User], up_to: JalaliMonth | None = None) -> Q
         .values("total")
     )
     refunded = Coalesce(Subquery(refunds, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
-    return members.annotate(balance=_money(fees - refunded))
+    return members.annotate(balance=money_sub(fees, refunded))
 
 
 def balance_of(member: User) -> Decimal:
@@ -187,7 +182,7 @@ def with_repaid(loans: QuerySet[Loan]) -> QuerySet[Loan]:
     )
     return loans.annotate(
         repaid=Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY),
-    ).annotate(remaining=_money(F("amount") - F("repaid")))
+    ).annotate(remaining=money_sub(F("amount"), F("repaid")))
 
 
 def loan_repaid(loan: Loan, include_pending: bool = False) -> Decimal:
@@ -330,7 +325,7 @@ def _factor_queries(
     payments = Payment.objects.filter(status=VERIFIED, month__lte=month)
     loans = Loan.objects.filter(month__lt=month)
     last_payment = (
-        payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=_money(F("fee") + F("repayment")))
+        payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=money_add(F("fee"), F("repayment")))
     )
     last_loan = loans.filter(member=OuterRef("pk")).order_by("-month")
     queryset = (
