@@ -85,10 +85,6 @@ def _paid_out() -> dict[str, Decimal]:
     )
 
 
-def fund_cash() -> Decimal:
-    return fund_totals().cash
-
-
 def expected_wallet_balance() -> Decimal:
     """What the fund's Bitpin wallet should hold now, from the ledger alone (DESIGN.md, "Reconciliation")."""
     return fund_totals().expected_wallet_balance
@@ -285,25 +281,18 @@ class MemberFactors:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:
-    """The draw factors of every active member as of ``month``, in member id order.
-
-    Payments count up to and including ``month``; loans count when granted before it. Three
-    queries whatever the number of members and months: members (with the two "latest" values and
-    the active-loan flag as subqueries), then one GROUP BY over payments and one over loans.
-    """
-    return _factors(*_factor_queries(month, members))
-
-
 def draw_factors_and_totals(
     month: JalaliMonth, members: Iterable[User] | None = None
 ) -> tuple[list[MemberFactors], FundTotals]:
-    """``draw_factors`` and today's ``fund_totals``, reading the payments table once.
+    """The draw factors of every active member as of ``month`` (in member id order) and today's
+    ``fund_totals``, reading the payments table once.
+
+    Payments count up to and including ``month``; loans count when granted before it.
 
     The draw needs both, and both read every verified payment: the per-member GROUP BY over the
     payments up to ``month`` also sums their repayments, and one small indexed query adds the
     payments after ``month`` (few or none: a draw is for the current month or a recent one).
-    Five queries, where the two functions take six and read the payments twice.
+    Five queries whatever the number of members and months.
     """
     queryset, paid, borrowed = _factor_queries(month, members)
     later = Payment.objects.filter(status=VERIFIED, month__gt=month).aggregate(
