@@ -93,8 +93,6 @@ class LoanResource(HistoryResource):
         name = gettext_lazy("Loans")
         fields = ("member", "month", "amount")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -46,8 +46,6 @@ class MemberResource(HistoryResource):
         name = gettext_lazy("Members")
         fields = ("username", "first_name", "last_name", "email", "loan_request", "active")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def check_file(self, plans: list[RowPlan]) -> None:
         validate_username = UnicodeUsernameValidator()

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
-from fund.imports.base import BATCH_SIZE, LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, first_rows
+from fund.imports.base import LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
 from fund.jalali import JalaliMonth
@@ -45,8 +45,6 @@ class PaymentResource(HistoryResource):
         name = gettext_lazy("Payments")
         fields = ("member", "month", "fee", "repayment", "bitpin_id")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -58,6 +56,14 @@ class PaymentResource(HistoryResource):
         for plan in plans:
             if plan.values.get("fee") == ZERO and plan.values.get("repayment") == ZERO:
                 plan.fail(ROW, _("A payment needs a membership fee or a loan repayment."))
+        for plan in plans:
+            member = plan.values.get("member")
+            if member is not None and member.leaving_since is not None:
+                # The refund was the balance when they left: a fee added later would never be refunded.
+                plan.fail("member", _(
+                    "“%(name)s” has left the fund or is leaving: their history is closed, "
+                    "since their refund was computed from it."
+                ) % {"name": member.username})  # fmt: skip
         valid = [plan for plan in plans if "member" in plan.values and "month" in plan.values]
         first_rows(valid, lambda plan: (plan.values["member"].pk, plan.values["month"]), _("the same member and month"))
         self._check_already_paid(valid)

@@ -25,6 +25,6 @@ def amounts_as_text(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("fund", "0008_merge_0007_imports_0007_money")]
+    dependencies = [("fund", "0009_merge_0007_ops_0008_merge_0007_imports_0007_money")]
 
     operations = [migrations.RunPython(amounts_as_text, migrations.RunPython.noop)]
