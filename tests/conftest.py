@@ -62,6 +62,23 @@ def english_outside_requests():
         yield
 
 
+@pytest.fixture(autouse=True)
+def no_projection_from_another_test(request, django_db_blocker):
+    """A test that commits leaves the draw inputs' version in the database cache, whose table the
+    flush between tests keeps: forget it, so the next test's fund never meets this one's projection."""
+    from fund import draw, ledger
+
+    draw._PROJECTIONS.clear()
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        from django.core.cache import cache
+
+        with django_db_blocker.unblock():
+            cache.delete(ledger.DRAW_INPUTS_VERSION_KEY)
+        draw._PROJECTIONS.clear()
+
+
 @pytest.fixture
 def config(db) -> FundConfig:
     return FundConfig.load()

@@ -88,7 +88,7 @@ def test_a_refused_payment_queues_nothing(config, member, django_capture_on_comm
 def test_nothing_counts_until_the_payment_is_verified(config, member):
     payment = pay(member, fee=Decimal("30"))
     assert ledger.balance_of(member) == 0
-    assert ledger.fund_cash() == 0
+    assert ledger.fund_totals().cash == 0
     assert ledger.paid_count(THIS_MONTH).paid == 0
     mark_verified(payment=payment, by=None, note="checked")
     assert ledger.balance_of(member) == Decimal("30")

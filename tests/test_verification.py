@@ -167,7 +167,9 @@ def test_bitpin_racing_a_manual_verification_counts_the_payment_once(fake_bitpin
 
     thread = threading.Thread(target=job)
     thread.start()
+    deadline = time.monotonic() + 10
     while not fake_bitpin.requests:  # the job is now waiting for Bitpin's answer
+        assert thread.is_alive() and time.monotonic() < deadline, f"the job never asked Bitpin: {results}"
         time.sleep(0.01)
     verify_by_hand(payment=payment, by=operator, note="seen on the exchange")
     thread.join(timeout=10)
