@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "fund.persian.PersianDigitsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -157,6 +158,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 1,
     "label": _("Background jobs"),
+    # django-q2 logs every task at INFO: four lines a minute from the schedules alone.
+    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
 }
 if REDIS_URL:
     # Jobs are queued on commit (fund.tasks.queue), so a Redis queue never sees a rolled-back job.
@@ -285,8 +288,10 @@ if SECURE_HTTPS:
 # --- Import / export -------------------------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
-IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# An upload waits for its confirmation half an hour at most, and goes once confirmed or refused.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "fund.admin.imports.UploadCache"
+# Off: the library only drops a leading "="; every export goes through fund.text.safe_cell instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- History ---------------------------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -297,10 +302,22 @@ if TESTING:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A refused request (403) is logged in one line: its traceback says nothing about a fault.
+    "filters": {"no_traceback_for_403": {"()": "fund.logs.NoTracebackForForbidden"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["no_traceback_for_403"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- The JSON API (/api/) ---------------------------------------------------------------------------------
+# The ninja app serves the documentation page's scripts from our static files, not from a CDN.
+INSTALLED_APPS += ["ninja"]
+# Errors under /api/ that ninja never sees (unknown address, wrong method) answer JSON too.
+MIDDLEWARE += ["fund.api.errors.JsonErrorsMiddleware"]
+# Bearer tokens expire after this many seconds (8 hours, like a session, by default).
+API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=60 * 60 * 8)
+if API_TOKEN_LIFETIME <= 0:
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME must be a positive number of seconds.")
 
 from config.unfold import UNFOLD  # noqa: E402  (kept in its own module: it is long and admin-only)
 

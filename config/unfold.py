@@ -6,6 +6,7 @@ each may change is decided by the admin classes, so no item needs a permission c
 
 import os
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,9 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Friendly USDT loan fund"),
     "SITE_URL": "/",
     "SITE_SYMBOL": "savings",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("fund/favicon.svg")},
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
@@ -44,7 +48,17 @@ UNFOLD = {
                         "icon": "account_balance",
                         "link": reverse_lazy("admin:fund_loan_changelist"),
                     },
+                    {
+                        "title": _("Payouts"),
+                        "icon": "send_money",
+                        "link": reverse_lazy("admin:fund_payout_changelist"),
+                    },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
+                    {
+                        "title": _("Wallet readings"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:fund_reconciliation_changelist"),
+                    },
                     {
                         "title": _("Fund configuration"),
                         "icon": "settings",

@@ -180,10 +180,10 @@ def classify(payment: BitpinPayment, expected: Decimal) -> Answer:
     return Answer(Outcome.VERIFIED, message % {"amount": format_usdt(payment.amount), "status": payment.status})
 
 
-def _request(client: httpx.Client, bitpin_id: str) -> httpx.Response | None:
+def _request(client: httpx.Client, bitpin_id: str, *, collection: str = "payments") -> httpx.Response | None:
     """The HTTP exchange: the response to parse, None for an unknown id, _TryLater otherwise."""
     # The id comes from a person: quoted as one path segment so it cannot reach another URL.
-    path = f"/v1/mch/payments/{quote(bitpin_id, safe='')}/"
+    path = f"/v1/mch/{collection}/{quote(bitpin_id, safe='')}/"
     try:
         response = client.get(path)
     except httpx.TimeoutException:
@@ -218,6 +218,79 @@ def _parse(response: httpx.Response, bitpin_id: str) -> BitpinPayment:
     if payment.id != bitpin_id:
         raise _TryLater(_("Bitpin answered about another payment id (“%(id)s”).") % {"id": payment.id[:100]})
     return payment
+
+
+# --- payouts and the wallet (DESIGN.md, "Loan payout", "Reconciliation with the wallet") ------------
+
+
+def check_transfer(transfer_id: str, expected: Decimal, *, client: httpx.Client | None = None) -> Answer:
+    """Ask Bitpin about the fund's outgoing transfer ``transfer_id`` and classify it against ``expected``.
+
+    ``GET /v1/mch/transfers/{id}/`` answers like a payment (id, amount, currency, status), and the
+    same three classes apply, except that a payout's amount must equal what the fund owes exactly.
+    """
+    own_client = client is None
+    client = client or make_client()
+    try:
+        response = _request(client, transfer_id, collection="transfers")
+        if response is None:
+            return Answer(Outcome.REJECTED, _("Bitpin does not know the transfer id “%(id)s”.") % {"id": transfer_id})
+        return classify_transfer(_parse(response, transfer_id), expected)
+    except _TryLater as error:
+        return Answer(Outcome.RETRY, str(error))
+    finally:
+        if own_client:
+            client.close()
+
+
+def classify_transfer(transfer: BitpinPayment, expected: Decimal) -> Answer:
+    """Verified when completed, in USDT and for exactly ``expected`` (DESIGN.md, "Loan payout")."""
+    status = transfer.status.strip().lower()
+    if status in WAITING_STATUSES:
+        message = _("Bitpin says the transfer is still “%(status)s”; it will be checked again.")
+        return Answer(Outcome.RETRY, message % {"status": transfer.status})
+    if status not in COMPLETED_STATUSES:
+        message = _("Bitpin reports the transfer as “%(status)s”, not completed.")
+        return Answer(Outcome.REJECTED, message % {"status": transfer.status})
+    if transfer.currency.strip().upper() != CURRENCY:
+        message = _("Bitpin reports the transfer in %(currency)s, not USDT.")
+        return Answer(Outcome.REJECTED, message % {"currency": transfer.currency})
+    if transfer.amount != expected:
+        message = _("Bitpin reports a transfer of %(sent)s USDT, not the %(expected)s USDT recorded.")
+        return Answer(
+            Outcome.REJECTED, message % {"sent": format_usdt(transfer.amount), "expected": format_usdt(expected)}
+        )
+    message = _("Checked with Bitpin: %(amount)s USDT sent, %(status)s.")
+    return Answer(Outcome.VERIFIED, message % {"amount": format_usdt(transfer.amount), "status": transfer.status})
+
+
+class WalletUnreadable(Exception):
+    """The wallet's balance could not be read now; ``str()`` says why, for a person."""
+
+
+def wallet_balance(*, client: httpx.Client | None = None) -> Decimal:
+    """The fund wallet's USDT balance: ``GET /v1/mch/wallets/USDT/`` → ``balance``.
+
+    Raises WalletUnreadable for every failure (the reading is simply taken again later).
+    """
+    own_client = client is None
+    client = client or make_client()
+    try:
+        response = _request(client, CURRENCY, collection="wallets")
+        if response is None:
+            raise WalletUnreadable(_("Bitpin does not know the fund's USDT wallet."))
+        try:
+            balance = _decimal(response.json(parse_float=Decimal)["balance"])
+        except (ValueError, KeyError, TypeError, InvalidOperation):
+            raise WalletUnreadable(_("Bitpin's answer could not be read.")) from None
+        if balance < 0:
+            raise WalletUnreadable(_("Bitpin's answer could not be read."))
+        return balance
+    except _TryLater as error:
+        raise WalletUnreadable(str(error)) from None
+    finally:
+        if own_client:
+            client.close()
 
 
 def _decimal(value: Any) -> Decimal:

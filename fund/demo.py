@@ -11,12 +11,15 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
 
+from fund import loans
 from fund.jalali import JalaliMonth
-from fund.models import FundConfig, Loan, Payment, User
-from fund.money import ZERO, round_up_to_cent
+from fund.members import create_members
+from fund.models import FundConfig, Loan, User
+from fund.money import ZERO
+from fund.payments import history_payment, write_history_payments
 
 FIRST_NAMES = ["Ali", "Sara", "Reza", "Maryam", "Hossein", "Zahra", "Mehdi", "Fatemeh", "Amir", "Narges",
                "Kaveh", "Leila", "Babak", "Shirin", "Omid", "Parisa"]  # fmt: skip
@@ -41,11 +44,6 @@ class _OpenLoan:
     remaining: Decimal
 
 
-def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
-    """DESIGN.md, "Loan": max(minimum repayment, amount ÷ max months rounded up to the cent)."""
-    return max(config.min_repayment, round_up_to_cent(amount / config.max_repayment_months))
-
-
 def generate_fund(
     *,
     members: int = 12,
@@ -61,7 +59,7 @@ def generate_fund(
     config = FundConfig.load()
     last = last_month or JalaliMonth.current().previous()
     first = last - (months - 1)
-    hashed = make_password(password) if password else make_password(None)
+    now = timezone.now()
 
     with transaction.atomic():
         start = User.objects.filter(username__startswith=username_prefix).count()
@@ -71,17 +69,15 @@ def generate_fund(
                 first_name=rng.choice(FIRST_NAMES),
                 last_name=rng.choice(LAST_NAMES),
                 email=f"{username_prefix}{start + i + 1}@example.org",
-                password=hashed,
-                is_member=True,
                 loan_request_amount=Decimal(rng.choice([0, 100, 150, 200, 300, 400, 500])),
             )
             for i in range(members)
         ]
-        people = User.objects.bulk_create(people, batch_size=BATCH)
+        people = create_members(people, password=password, batch_size=BATCH)
         fees = {p.pk: Decimal(rng.choice([20, 20, 25, 30, 50])) for p in people}
 
         open_loans: dict[int, _OpenLoan] = {}
-        payments: list[Payment] = []
+        payments: list[dict] = []
         settled: list[Loan] = []
         loans_made = 0
         cash = ZERO
@@ -96,24 +92,23 @@ def generate_fund(
                     repayment = min(loan.monthly_minimum, opened.remaining)
                     opened.remaining -= repayment
                     if opened.remaining == ZERO:
-                        loan.state = Loan.State.SETTLED
-                        loan.settled_month = month
+                        loans.settle_in_history(loan, month)
                         settled.append(loan)
                         del open_loans[member.pk]
                 cash += fee + repayment
                 payments.append(
-                    Payment(
-                        member_id=member.pk, month=month, fee=fee, repayment=repayment, loan=loan,
-                        bitpin_id="", status=Payment.Status.VERIFIED, source=Payment.Source.IMPORT,
-                        note="demo history",
+                    history_payment(
+                        member_id=member.pk, month=month, fee=fee, repayment=repayment,
+                        loan_id=loan.pk if loan else None, bitpin_id="", note="demo history",
+                        recorded_by_id=None, at=now,
                     )
                 )  # fmt: skip
             if len(payments) >= BATCH:
-                Payment.objects.bulk_create(payments, batch_size=BATCH)
+                write_history_payments(payments, batch_size=BATCH)
                 payments = []
             # About one loan per month for a small fund, more for a large one, while cash allows.
             # Settle in the database before new loans: one active loan per member is a constraint.
-            Loan.objects.bulk_update(settled, ["state", "settled_month"], batch_size=BATCH)
+            loans.write_settlements(settled)
             settled = []
             new_loans: list[Loan] = []
             for _ in range(max(1, len(people) // 12)):
@@ -121,17 +116,17 @@ def generate_fund(
                 amount = Decimal(rng.choice([100, 150, 200, 300]))
                 if borrower.pk in open_loans or amount > cash or month == first:
                     continue
-                loan = Loan(
-                    member_id=borrower.pk, amount=amount, month=month,
-                    monthly_minimum=monthly_minimum(amount, config), note="demo history",
+                loan = loans.history_loan(
+                    Loan(), member_id=borrower.pk, month=month, amount=amount, config=config,
+                    state=Loan.State.ACTIVE, note="demo history",
                 )  # fmt: skip
                 new_loans.append(loan)
                 open_loans[borrower.pk] = _OpenLoan(loan, amount)
                 cash -= amount
-            Loan.objects.bulk_create(new_loans, batch_size=BATCH)
+            loans.write_history_loans(new_loans, batch_size=BATCH)
             loans_made += len(new_loans)
-        Payment.objects.bulk_create(payments, batch_size=BATCH)
-        Loan.objects.bulk_update(settled, ["state", "settled_month"], batch_size=BATCH)
+        write_history_payments(payments, batch_size=BATCH)
+        loans.write_settlements(settled)
         # Members repaying a loan are not asking for another.
         User.objects.filter(pk__in=list(open_loans)).update(loan_request_amount=ZERO)
 

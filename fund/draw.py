@@ -14,21 +14,23 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import ledger, scoring
-from fund.demo import monthly_minimum
+from fund import ledger, loans, scoring
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
-from fund.models import Draw, FundConfig, Loan, User
+from fund.models import Draw, FundConfig, User
 from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
-    "active_loan": gettext_lazy("has an active loan"),
+    "active_loan": gettext_lazy("has an active loan"),  # reports from before loans awaited their payout
+    "open_loan": gettext_lazy("has an open loan"),
+    "leaving": gettext_lazy("is leaving"),
     "no_request": gettext_lazy("is not asking for a loan"),
     "request_exceeds_balance": gettext_lazy("asks for more than their balance"),
     "exceeds_fund_cash": gettext_lazy("asks for more than the fund's cash"),
@@ -78,8 +80,10 @@ def _money(amount: Decimal) -> str:
 
 def _out_reason(factors: MemberFactors) -> str | None:
     """DESIGN.md §2, checked in this order so each member gets the first reason that applies."""
-    if factors.has_active_loan:
-        return "active_loan"
+    if factors.is_leaving:
+        return "leaving"
+    if factors.has_open_loan:
+        return "open_loan"
     if factors.loan_request_amount <= ZERO:
         return "no_request"
     if factors.loan_request_amount > factors.balance:
@@ -180,7 +184,7 @@ def _refusal(month: JalaliMonth) -> DrawRefused | None:
     unpaid = ledger.unpaid_members(month)
     if unpaid:
         return DrawRefused.not_paid(month, unpaid)
-    if not User.objects.members().exists():
+    if not User.objects.paying().exists():
         return DrawRefused(_("The fund has no active members to draw from."), code="no_members")
     return None
 
@@ -221,9 +225,7 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
     if winner_id is not None:
         winner = User.objects.get(pk=winner_id)
         amount = next(Decimal(r["loan_request_amount"]) for r in report["rows"] if r["member_id"] == winner_id)
-        loan = Loan.objects.create(
-            member=winner, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
-        )
+        loan = loans.grant_loan(member=winner, amount=amount, month=month, config=config)
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])
@@ -340,17 +342,20 @@ def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
 
 # --- reading reports on every page view ------------------------------------------------------------
 # A report holds a row per member: at 10,000 members the projection reads every verified payment
-# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so each
-# process keeps the latest ones. Callers must not change what they get: copy rows before decorating.
-_PROJECTIONS: dict[tuple[JalaliMonth, tuple[object, ...]], dict[str, Any]] = {}
+# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so the
+# projection is kept in Django's cache under the draw inputs' version (shared by every process, see
+# ledger.draw_inputs_version), and each process keeps the latest reports it used in memory.
+# Callers must not change what they get: copy rows before decorating.
+PROJECTION_CACHE_SECONDS = 24 * 60 * 60
+_PROJECTIONS: dict[str, dict[str, Any]] = {}
 _REPORTS: dict[tuple[int, str], dict[str, Any]] = {}
 _KEPT = 4
 
 
-def _keep(cache: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
-    if len(cache) >= _KEPT:
-        cache.pop(next(iter(cache)))  # the oldest: dicts keep insertion order
-    cache[key] = value
+def _keep(kept: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
+    if len(kept) >= _KEPT:
+        kept.pop(next(iter(kept)))  # the oldest: dicts keep insertion order
+    kept[key] = value
     return value
 
 
@@ -382,14 +387,21 @@ def report_index(report: dict[str, Any]) -> ReportIndex:
 
 
 def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
-    """``project_ranking``, computed again only once a member, payment or loan has been written.
+    """``project_ranking``, computed again only once a draw input has been written (by any process).
 
     Its ``projected_at`` says when it was computed, which is what the pages show.
     """
     month = month or JalaliMonth.current()
-    key = (month, ledger.ledger_version())  # read first: a write after it only makes the next visit recompute
-    cached = _PROJECTIONS.get(key)
-    return cached if cached is not None else _keep(_PROJECTIONS, key, project_ranking(month))
+    # Read first: a write after it only makes the next visit recompute, never serves stale figures.
+    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}"
+    report = _PROJECTIONS.get(key)
+    if report is None:
+        report = cache.get(key)
+        if report is None:
+            report = project_ranking(month)
+            cache.set(key, report, PROJECTION_CACHE_SECONDS)
+        _keep(_PROJECTIONS, key, report)
+    return report
 
 
 def stored_report(draw: Draw) -> dict[str, Any]:

@@ -16,9 +16,13 @@ from fund.jalali import JalaliMonth
 # Dotted names: the schedules in migrations and the admin refer to these.
 VERIFY_PAYMENT = "fund.tasks.verify_payment"
 SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
+VERIFY_PAYOUT = "fund.tasks.verify_payout"
+RECONCILE_WALLET = "fund.tasks.reconcile_wallet"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+CHECK_IMPORT = "fund.tasks.check_import"
+WRITE_IMPORT = "fund.tasks.write_import"
 HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
 
 
@@ -35,10 +39,25 @@ def verify_payment(payment_id: int) -> str:
 
 
 def sweep_pending_payments() -> int:
-    from fund import payments
+    """Retry every pending Bitpin check that is due: payments and payouts (one sweep)."""
+    from fund import verification
 
     with acting_as_job("retry pending verifications"):
-        return payments.sweep_pending_payments()
+        return verification.sweep()
+
+
+def verify_payout(payout_id: int) -> str:
+    from fund import payouts
+
+    with acting_as_job("verify payout"):
+        return payouts.verify_payout_with_bitpin(payout_id=payout_id)
+
+
+def reconcile_wallet() -> str:
+    from fund import reconciliation
+
+    with acting_as_job("daily reconciliation"):
+        return reconciliation.reconcile_daily()
 
 
 def run_draw(month: str, triggered_by: str = "") -> str:
@@ -60,3 +79,17 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def check_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("check import"):
+        return jobs.check_import_job(job_id)
+
+
+def write_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("write import"):
+        return jobs.write_import_job(job_id)
