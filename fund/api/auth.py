@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,17 +29,13 @@ router = Router(tags=["auth"])
 @router.post("/login", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
 def login(request: HttpRequest, payload: schemas.LoginIn) -> schemas.LoginOut:
     """A bearer token for a user name and password. Failed logins are throttled like the login page."""
-    wait = security.seconds_locked(payload.username, request)
-    if wait:
-        message = security.ThrottledAuthenticationForm.error_messages["throttled"]
-        raise HttpError(429, str(message) % {"minutes": math.ceil(wait / 60)})
-    user = authenticate(request=request, username=payload.username, password=payload.password)
+    user = security.authenticate_throttled(request, username=payload.username, password=payload.password)
+    if security.is_locked_out(request):
+        raise HttpError(429, security.locked_out_message())
     if user is None:
-        security.record_failure(payload.username, request)
         raise HttpError(401, _("Wrong user name or password."))
-    security.clear_failures(payload.username, request)
     # No session is opened, so Django's login() is not called; its signal still says who logged in
-    # (last login, and the throttle forgets this user's failures).
+    # (last login, and django-axes forgets this user name's failures from this address).
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return schemas.LoginOut(
         access_token=issue_token(user), user_id=user.pk, username=user.username, is_main=is_operator(user)
