@@ -238,9 +238,17 @@ class MonthFigures:
 def monthly_series(first: JalaliMonth, last: JalaliMonth) -> list[MonthFigures]:
     """Per month from ``first`` to ``last``: inflow, loans and the fund cash at the month's end.
 
-    Three queries: the totals before ``first`` and two GROUP BY month queries.
+    Five queries: the totals before ``first``, two GROUP BY month queries and the refunds (few).
+    A refund counts in the month it was verified (a pending one in the month it was recorded).
     """
     before = fund_totals(up_to=first.previous(), loans_before=first)
+    refunded: dict[JalaliMonth, Decimal] = {}
+    refunds = Payout.objects.filter(kind=Payout.Kind.REFUND).exclude(status=Payout.Status.REJECTED)
+    for amount, verified_at, created_at in refunds.values_list("amount", "verified_at", "created_at"):
+        month = JalaliMonth.from_datetime(verified_at or created_at)
+        refunded[month] = refunded.get(month, ZERO) + amount
+    # fund_totals counts every refund; the series subtracts each in its own month instead.
+    before_cash = before.cash + sum((a for m, a in refunded.items() if m >= first), ZERO)
     paid = {
         row["month"]: row
         for row in Payment.objects.filter(status=VERIFIED, month__gte=first, month__lte=last)
@@ -255,13 +263,13 @@ def monthly_series(first: JalaliMonth, last: JalaliMonth) -> list[MonthFigures]:
         .annotate(total=Sum("amount"))
         .order_by()
     }
-    cash = before.cash
+    cash = before_cash
     series = []
     for month in first.range_to(last):
         row = paid.get(month, {})
         fees, repayments = row.get("fees") or ZERO, row.get("repayments") or ZERO
         loans = lent.get(month) or ZERO
-        cash += fees + repayments - loans
+        cash += fees + repayments - loans - refunded.get(month, ZERO)
         series.append(MonthFigures(month, fees, repayments, loans, cash))
     return series
 

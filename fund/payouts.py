@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from fund import bitpin, ledger, loans, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payout.Status.PENDING, Payout.Status.VERIFIED, Payout.Status.REJECTED
 TRANSFER_ID_MAX_LENGTH = Payout._meta.get_field("transfer_id").max_length
@@ -176,14 +177,14 @@ def _member_left(member: User) -> None:
 
 
 def _clean_transfer_id(transfer_id: str | None) -> str:
-    transfer_id = (transfer_id or "").strip()
+    """The same spelling rules as a payment's Bitpin id (fund.text): one normalisation for every id."""
+    try:
+        transfer_id = normalise_bitpin_id(transfer_id)
+    except TextRefused:
+        message = _("The Bitpin transfer id must be one word of visible characters, at most %(max)s long.")
+        raise PayoutRefused(message % {"max": TRANSFER_ID_MAX_LENGTH}, "transfer_id") from None
     if not transfer_id:
         raise PayoutRefused(_("Enter the Bitpin transfer id."), "transfer_id")
-    if len(transfer_id) > TRANSFER_ID_MAX_LENGTH:
-        message = _("The Bitpin transfer id is too long (at most %(max)s characters).")
-        raise PayoutRefused(message % {"max": TRANSFER_ID_MAX_LENGTH}, "transfer_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in transfer_id):
-        raise PayoutRefused(_("The Bitpin transfer id cannot contain spaces."), "transfer_id")
     return transfer_id
 
 

@@ -35,7 +35,7 @@ from fund.admin.payments import STATUS_LABELS
 from fund.admin.payouts import MemberPayoutInline
 from fund.jalali import JalaliMonth
 from fund.models import Loan, Payment, User
-from fund.money import format_usdt
+from fund.templatetags.saghat import usdt
 
 
 class MemberCreationForm(forms.ModelForm):
@@ -331,7 +331,7 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
                     )
                 self.message_user(request, text % {"member": member.username}, messages.SUCCESS)
                 return redirect("admin:fund_user_change", member.pk)
-        values = {"refund": format_usdt(quote.refund), "cash": format_usdt(quote.fund_cash)}
+        values = {"refund": usdt(quote.refund), "cash": usdt(quote.fund_cash)}
         return render_confirmation(
             request,
             self,

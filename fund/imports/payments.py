@@ -56,6 +56,14 @@ class PaymentResource(HistoryResource):
         for plan in plans:
             if plan.values.get("fee") == ZERO and plan.values.get("repayment") == ZERO:
                 plan.fail(ROW, _("A payment needs a membership fee or a loan repayment."))
+        for plan in plans:
+            member = plan.values.get("member")
+            if member is not None and member.leaving_since is not None:
+                # The refund was the balance when they left: a fee added later would never be refunded.
+                plan.fail("member", _(
+                    "“%(name)s” has left the fund or is leaving: their history is closed, "
+                    "since their refund was computed from it."
+                ) % {"name": member.username})  # fmt: skip
         valid = [plan for plan in plans if "member" in plan.values and "month" in plan.values]
         first_rows(valid, lambda plan: (plan.values["member"].pk, plan.values["month"]), _("the same member and month"))
         self._check_already_paid(valid)
