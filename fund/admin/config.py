@@ -29,6 +29,15 @@ class FundConfigForm(forms.ModelForm):
             "reconciliation_tolerance",
         )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty, the tolerance stays what it was (0.01 USDT unless changed).
+        self.fields["reconciliation_tolerance"].required = False
+
+    def clean_reconciliation_tolerance(self) -> Decimal:
+        value = self.cleaned_data.get("reconciliation_tolerance")
+        return self.instance.reconciliation_tolerance if value is None else value
+
     def _positive(self, name: str) -> Decimal:
         value = self.cleaned_data[name]
         if value is not None and value <= 0:
