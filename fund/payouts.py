@@ -155,6 +155,7 @@ def record_leaving(*, member: User, transfer_id: str, by: User | None) -> Payout
             member.leaving_since = timezone.now()
             member.loan_request_amount = ZERO  # not asking for a loan any more
             member.save(update_fields=["leaving_since", "loan_request_amount"])
+            ledger.draw_inputs_changed()
         if quote.refund == ZERO:
             _member_left(member)
             return None
@@ -169,6 +170,7 @@ def _member_left(member: User) -> None:
     member.is_active = False
     member.left_at = timezone.now()
     member.save(update_fields=["is_active", "left_at"])
+    ledger.draw_inputs_changed()
 
 
 # --- recording --------------------------------------------------------------------------------------
@@ -213,6 +215,8 @@ def _create(
             raise PayoutRefused(_transfer_id_taken(), "transfer_id") from None
         raise PayoutRefused(_("A payout is already recorded for this; it is checked with Bitpin.")) from None
     tasks.queue(tasks.VERIFY_PAYOUT, payout.pk)
+    if kind == Payout.Kind.REFUND:
+        ledger.draw_inputs_changed()  # a pending refund is set aside from the fund cash
     return payout
 
 
@@ -269,6 +273,7 @@ def _decide(payout: Payout, status: str, by: User | None, note: str) -> None:
     payout.note = note
     payout.next_attempt_at = None
     payout.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
+    ledger.draw_inputs_changed()
 
 
 # --- checking with Bitpin ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ SCHEDULES = [
     ("Run the month's draw when everyone has paid", tasks.AUTO_DRAW, 10),
     ("Remind members who have not paid", tasks.SEND_REMINDERS, 60),
     ("Compare the wallet with the ledger", tasks.RECONCILE_WALLET, 24 * 60),
+    ("Worker heartbeat", tasks.HEARTBEAT, 1),
 ]
 
 

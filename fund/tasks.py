@@ -23,6 +23,7 @@ AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
 CHECK_IMPORT = "fund.tasks.check_import"
 WRITE_IMPORT = "fund.tasks.write_import"
+HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:

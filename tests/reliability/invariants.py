@@ -110,6 +110,20 @@ def assert_loans_settled_exactly_when_repaid(rows: list[dict]) -> None:
         assert (loan.state == Loan.State.SETTLED) == (verified >= loan.amount), f"{loan}: {loan.state}, {verified}"
 
 
+def assert_no_loan_over_repaid(rows: list[dict]) -> None:
+    """Verified repayments never exceed the loan's amount, and neither do verified and pending together."""
+    amounts = dict(Loan.objects.values_list("pk", "amount"))
+    verified: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    counting: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for r in rows:
+        if r["loan_id"] is not None and r["status"] != REJECTED:
+            counting[r["loan_id"]] += r["repayment"]
+            if r["status"] == VERIFIED:
+                verified[r["loan_id"]] += r["repayment"]
+    over = {pk: (verified[pk], counting[pk], amount) for pk, amount in amounts.items() if counting[pk] > amount}
+    assert not over, f"loans repaid past their amount (verified, with pending, amount): {over}"
+
+
 def assert_ledger_adds_up() -> None:
     """Every invariant at once (a few queries whatever the size of the fund)."""
     rows = payment_rows()
@@ -118,5 +132,6 @@ def assert_ledger_adds_up() -> None:
     assert_one_counting_payment_per_member_and_month(rows)
     assert_one_draw_per_month_and_one_active_loan_per_member()
     assert_loans_settled_exactly_when_repaid(rows)
+    assert_no_loan_over_repaid(rows)
     assert_wallet_adds_up(rows)
     assert_loans_paid_out_exactly_when_a_payout_is_verified()

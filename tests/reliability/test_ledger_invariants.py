@@ -11,7 +11,8 @@ what each payment must have become:
 - each balance = the member's verified fees − verified refunds (0 for a member who left);
 - at most one counting payment per member and month, one draw per month, one open loan per member;
 - a drawn loan leaves "awaiting payout" exactly when its payout is verified, and is never repaid before;
-- a loan is settled exactly when its verified repayments reach its amount, and never over-repaid;
+- a loan is settled exactly when its verified repayments reach its amount, and never over-repaid
+  (verified repayments, and verified with pending ones, never exceed its amount);
 - no payment or payout is lost, none changes status other than as its answers say;
 - a wallet reading is flagged exactly when it differs from the ledger by more than the tolerance.
 
@@ -488,6 +489,96 @@ class FundLife(RuleBasedStateMachine):
         assert payment.status == VERIFIED and payment.fee == fee
         self.shadow[payment.pk] = VERIFIED
 
+    def owed_counting_pending(self, loan: Loan) -> Decimal:
+        """What is still owed on a loan by the test's own sums: amount − verified − pending repayments."""
+        counted = sum(
+            (r["repayment"] for r in invariants.payment_rows() if r["loan_id"] == loan.pk and r["status"] != REJECTED),
+            ZERO,
+        )
+        return loan.amount - counted
+
+    @precondition(lambda self: self.members)
+    @rule(index=st.integers(0, MAX_MEMBERS), back=st.integers(0, 3), amount=amounts)
+    def a_loan_is_imported(self, index: int, back: int, amount: Decimal) -> None:
+        """History brings a member's first loan, granted in a past month (or this one), within the fund's cash."""
+        member = self.pick(index)
+        month = max(self.month - back, FIRST_MONTH)
+        cash = invariants.cash_from_rows(invariants.payment_rows())
+        if Loan.objects.filter(member=member).exists() or not ZERO < amount <= cash:
+            return  # history the fund could not have had: not what this step is about
+        dataset = tablib.Dataset([member.username, str(month), str(amount)], headers=["member", "month", "amount"])
+        outcome = run_import(kind="loans", dataset=dataset, file_name="loans.csv")
+        assert outcome.ok, [str(p) for p in outcome.problems]
+        event("loan imported")
+
+    def free_month(self, member: User, after: JalaliMonth, back: int) -> JalaliMonth | None:
+        """A month after ``after``, ``back`` months before this one or earlier, without a counting payment."""
+        month = self.month - back
+        while month > after and month >= FIRST_MONTH:
+            if not self.has_counting_payment(member, month):
+                return month
+            month = month.previous()
+        return None
+
+    @precondition(lambda self: self.members)
+    @rule(index=st.integers(0, MAX_MEMBERS), back=st.integers(0, 4), how=st.sampled_from(["all", "part", "above"]))
+    def a_repayment_is_imported(self, index: int, back: int, how: str) -> None:
+        """History repays a member's only loan in a past month: accepted exactly when it fits within
+        what is still owed, counting the repayments still waiting for Bitpin (issue 13, fault 1)."""
+        with_one_loan = [m for m in self.members if Loan.objects.filter(member=m).count() == 1]
+        if not with_one_loan:
+            return
+        member = self.pick(index, with_one_loan)
+        loan = Loan.objects.get(member=member)
+        month = self.free_month(member, loan.month, back)
+        if month is None:
+            return
+        owed = self.owed_counting_pending(loan)
+        repayment = {"all": owed, "part": owed / 2, "above": owed + Decimal("0.01")}[how].quantize(Decimal("0.01"))
+        if repayment <= ZERO:
+            repayment = Decimal("1")
+        dataset = tablib.Dataset(
+            [member.username, str(month), "20", str(repayment)], headers=["member", "month", "fee", "repayment"]
+        )
+        before = Payment.objects.count()
+        outcome = run_import(kind="payments", dataset=dataset, file_name="repayments.csv")
+        if repayment > owed:
+            assert not outcome.ok, f"an import repaid {repayment} where {owed} was owed"
+            assert Payment.objects.count() == before, "a refused import wrote something"
+            event("overpaying import refused")
+            return
+        assert outcome.ok, [str(p) for p in outcome.problems]
+        payment = Payment.objects.get(member=member, month=month, source=Payment.Source.IMPORT)
+        assert (payment.status, payment.loan_id, payment.repayment) == (VERIFIED, loan.pk, repayment)
+        self.shadow[payment.pk] = VERIFIED
+        event("repayment imported")
+
+    @precondition(lambda self: self.active())
+    @rule(index=st.integers(0, MAX_MEMBERS))
+    def a_repayment_waits_for_bitpin_while_history_repays_the_loan(self, index: int) -> None:
+        """The issue's scenario as one step: a repayment left pending, a month passes, history repays the
+        loan in the new month, then Bitpin completes the pending one."""
+        member = self.pick(index, self.active())
+        window = self.expected_repayment_window(member)
+        if window is None or window[2] == ZERO or self.has_counting_payment(member, self.month):
+            return
+        loan, _low, high = window
+        payment = submit_payment(
+            member=member, month=self.month, fee=Decimal("20"), repayment=high, bitpin_id=f"bp-{next(self.ids)}"
+        )
+        self.shadow[payment.pk] = PENDING
+        self.bitpin_answers_one(payment, "pending")
+        self.a_month_passes()
+        dataset = tablib.Dataset(
+            [member.username, str(self.month), "20", str(high)], headers=["member", "month", "fee", "repayment"]
+        )
+        before = Payment.objects.count()
+        outcome = run_import(kind="payments", dataset=dataset, file_name="repayments.csv")
+        assert not outcome.ok, "history repaid a loan already covered by a payment waiting for Bitpin"
+        assert Payment.objects.count() == before
+        event("history repaying a loan covered by a pending payment refused")
+        self.bitpin_answers_one(payment, "completed")
+
     @rule()
     def a_month_passes(self) -> None:
         self.clock.moment = self.month.next().starts_at() + dt.timedelta(days=9, hours=12)
@@ -502,6 +593,7 @@ class FundLife(RuleBasedStateMachine):
         invariants.assert_one_counting_payment_per_member_and_month(rows)
         invariants.assert_one_draw_per_month_and_one_active_loan_per_member()
         invariants.assert_loans_settled_exactly_when_repaid(rows)
+        invariants.assert_no_loan_over_repaid(rows)
         invariants.assert_wallet_adds_up(rows)
         invariants.assert_loans_paid_out_exactly_when_a_payout_is_verified()
         if Loan.objects.filter(state=Loan.State.SETTLED).exists():
