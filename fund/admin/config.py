@@ -32,7 +32,8 @@ class FundConfigForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Left empty, the tolerance stays what it was (0.01 USDT unless changed).
-        self.fields["reconciliation_tolerance"].required = False
+        if "reconciliation_tolerance" in self.fields:  # not for a reader: their page is read-only
+            self.fields["reconciliation_tolerance"].required = False
 
     def clean_reconciliation_tolerance(self) -> Decimal:
         value = self.cleaned_data.get("reconciliation_tolerance")
