@@ -9,7 +9,7 @@ Only *verified* payments count (DESIGN.md, "Payment", rule 7).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
@@ -231,7 +231,6 @@ class MemberFactors:
     loan_request_amount: Decimal = ZERO
     has_active_loan: bool = False
     paid_this_month: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:

@@ -28,7 +28,7 @@ from django.db.models import F, Max, OuterRef, Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, tasks
+from fund import bitpin, ledger, proof, tasks
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt, quantize
@@ -108,6 +108,8 @@ def submit_payment(
     repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
     bitpin_id = _clean_bitpin_id(bitpin_id, source)
     _check_month(month, source)
+    # The month's seed commitment is published before its first payment (DESIGN.md, "Proof of the draw").
+    proof.ensure_commitment(month, made_by="payment")
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
         member = _lock_member(member, history=source == Payment.Source.IMPORT)

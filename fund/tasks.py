@@ -19,6 +19,7 @@ SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+PUBLISH_COMMITMENT = "fund.tasks.publish_commitment"
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -59,3 +60,10 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def publish_commitment() -> str:
+    from fund import proof
+
+    with acting_as_job("publish seed commitment"):
+        return proof.publish_month_commitment()
