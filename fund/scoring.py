@@ -108,4 +108,3 @@ def format_score(value: Score) -> str:
         return "unlimited"
     with localcontext(_CONTEXT):
         return f"{value.quantize(PLACES):f}"
-

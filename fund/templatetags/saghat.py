@@ -131,3 +131,12 @@ def score(value: Any) -> str:
         return str(value)
     text = f"{number:.9f}".rstrip("0").rstrip(".")
     return localize_number(text)
+
+
+@register.filter
+def item(sequence: Any, position: Any) -> Any:
+    """``sequence[position]``, or "" when there is none: for lists that run beside a table's rows."""
+    try:
+        return sequence[int(position)]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return ""
