@@ -253,7 +253,7 @@ def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
     refusal = readiness(month, config=config)
     if refusal is not None and refusal.code == "already_drawn":
         return Draw.objects.get(month=month)
-    if refusal is not None and refusal.code != "beacon_pending":  # the beacon is asked below, with its own words
+    if refusal is not None:
         raise refusal
     commitment = proof.ensure_commitment(month, made_by="draw")
     # Fetched before the lock: no network call while holding it.

@@ -89,6 +89,7 @@ def ensure_commitment(month: JalaliMonth, *, made_by: str) -> SeedCommitment:
                 commitment=commitment_of(secret),
                 secret=secret,
                 made_by=made_by[:30],
+                created_at=timezone.now(),
                 beacon_url=url,
                 beacon_round=_beacon_round(month) if url else None,
             )
