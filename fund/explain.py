@@ -9,8 +9,8 @@ granted before it. Pure: it reads the statement rows it is given.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
