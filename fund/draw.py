@@ -18,12 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import beacon, ledger, proof, scoring
+from fund import beacon, ledger, loans, proof, scoring
 from fund.deadline import Deadline, payment_deadline
-from fund.demo import monthly_minimum
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
-from fund.models import Draw, FundConfig, Loan, SeedCommitment, User
+from fund.models import Draw, FundConfig, SeedCommitment, User
 from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
@@ -343,9 +342,7 @@ def _draw(
     if winner_id is not None:
         winner = User.objects.get(pk=winner_id)
         amount = next(Decimal(r["loan_request_amount"]) for r in report["rows"] if r["member_id"] == winner_id)
-        loan = Loan.objects.create(
-            member=winner, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
-        )
+        loan = loans.grant_loan(member=winner, amount=amount, month=month, config=config)
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])

@@ -1,4 +1,4 @@
-"""Payments: submitting, verifying with Bitpin, settling loans (DESIGN.md, "Payment", "Bitpin verification", "Loan").
+"""Payments: submitting and verifying with Bitpin (DESIGN.md, "Payment", "Bitpin verification").
 
 Every change of a payment's state goes through this module, whoever asks: the member page, the
 admin, the worker's jobs, the spreadsheet import and the tests. Each refusal is a PaymentRefused
@@ -9,29 +9,29 @@ Races are settled where they happen:
   constraints (one payment per member and month, one use of a Bitpin id) catch whatever slips past;
 - a payment's decision (verified / rejected) is taken once: every decision first claims the row
   with SELECT … FOR UPDATE and proceeds only while it is still pending, so a Bitpin answer racing
-  a manual verification never counts a payment twice or flips a verified payment back.
+  a manual verification never counts a payment twice or flips a verified payment back;
+- a repayment counts only within what is still owed on its loan at that moment, read under the
+  loan's row lock by fund.loans, which also settles the loan once it is repaid.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, OuterRef, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, proof, tasks
+from fund import bitpin, loans, proof, tasks
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
-from fund.money import ZERO, AmountError, check_amount, format_usdt, quantize
+from fund.money import ZERO, AmountError, check_amount, format_usdt
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
 BITPIN_ID_MAX_LENGTH = Payment._meta.get_field("bitpin_id").max_length
@@ -64,28 +64,9 @@ def no_key_note() -> str:
 # --- submitting -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RepaymentDue:
-    """This month's repayment on the member's active loan: what the form shows and the rule checks."""
-
-    loan: Loan
-    still_owed: Decimal
-    bounds: ledger.RepaymentBounds
-
-
-def repayment_due(*, member: User, month: JalaliMonth) -> RepaymentDue | None:
-    """The repayment a payment for ``month`` must carry, or None when no loan is being repaid.
-
-    Still owed = the loan's amount − its verified and pending repayments: a payment waiting for
-    Bitpin already covers its share, so two payments can never together overpay the loan.
-    A loan is repaid from the month after it was granted (its own month was paid before the draw).
-    """
-    loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE, month__lt=month).first()
-    if loan is None:
-        return None
-    # quantize: SQLite sums decimals as floats; the fund's figures have 8 places, not float noise.
-    still_owed = max(loan.amount - quantize(ledger.loan_repaid(loan, include_pending=True)), ZERO)
-    return RepaymentDue(loan=loan, still_owed=still_owed, bounds=ledger.repayment_bounds(loan, still_owed))
+# What this month's repayment must be: the loan module decides (the form reads it, submissions lock it).
+RepaymentDue = loans.RepaymentDue
+repayment_due = loans.repayment_due
 
 
 def submit_payment(
@@ -132,7 +113,7 @@ def submit_payment(
         if payment.status == PENDING:
             tasks.queue(tasks.VERIFY_PAYMENT, payment.pk)
         elif payment.loan_id:
-            settle_loan_if_repaid(payment.loan)
+            loans.settle_if_repaid(payment.loan)
     return payment
 
 
@@ -209,7 +190,9 @@ def _check_fee(fee: Decimal) -> None:
 
 def _check_repayment(member: User, month: JalaliMonth, repayment: Decimal) -> Loan | None:
     """DESIGN.md rule 4: the loan the repayment goes to, or None when it carries no repayment."""
-    due = repayment_due(member=member, month=month)
+    # The loan's row stays locked until the payment is written: an import or a verification
+    # counting a repayment on it at the same moment waits, then sees this one (fault 1 of issue 13).
+    due = loans.repayment_due(member=member, month=month, lock=True)
     if due is None:
         if repayment > ZERO:
             raise PaymentRefused(_("There is no active loan to repay: leave the repayment at 0."), "repayment")
@@ -266,18 +249,38 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
 
 
 def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
-    """The payment counts from now on; settles its loan when this repayment completes it."""
+    """The payment counts from now on; settles its loan when this repayment completes it.
+
+    A repayment counts only within what is still owed at this moment (under the loan's lock): one
+    that would repay the loan past its amount — history imported while it waited, say — is
+    rejected instead, with a note saying why. The member may pay the month again.
+    """
     with transaction.atomic():
         claimed = _claim_pending(payment)
+        refusal = None
+        if claimed.loan_id and claimed.repayment > ZERO:
+            refusal = loans.check_repayments(
+                {claimed.loan_id: claimed.repayment}, pending_counts=False, excluding_payment=claimed.pk
+            ).get(claimed.loan_id)
+        if refusal is not None:
+            _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
+            return claimed
         _decide(claimed, VERIFIED, by, note)
         if claimed.loan_id and claimed.repayment > ZERO:
-            settle_loan_if_repaid(claimed.loan)
+            loans.settle_if_repaid(claimed.loan)
     return claimed
 
 
 def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
-    """The operator checked the payment themselves; the note says how (required)."""
-    return mark_verified(payment=payment, by=by, note=_required_note(note))
+    """The operator checked the payment themselves; the note says how (required).
+
+    Raises PaymentRefused when the payment was rejected instead (it would overpay its loan): the
+    rejection stands, and the operator reads why.
+    """
+    decided = mark_verified(payment=payment, by=by, note=_required_note(note))
+    if decided.status == REJECTED:
+        raise PaymentRefused(decided.note)
+    return decided
 
 
 def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
@@ -312,66 +315,6 @@ def _decide(payment: Payment, status: str, by: User | None, note: str) -> None:
     payment.note = note
     payment.next_attempt_at = None
     payment.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
-
-
-# --- loans ----------------------------------------------------------------------------------------
-
-
-def settle_loan_if_repaid(loan: Loan) -> bool:
-    """Settle the loan once its verified repayments reach its amount (DESIGN.md, "Loan")."""
-    with transaction.atomic():
-        loan = Loan.objects.select_for_update().get(pk=loan.pk)
-        if loan.state != Loan.State.ACTIVE:
-            return False
-        repaid = Payment.objects.filter(loan=loan, status=VERIFIED).aggregate(total=Sum("repayment"), last=Max("month"))
-        if quantize(repaid["total"] or ZERO) < loan.amount:
-            return False
-        loan.state = Loan.State.SETTLED
-        loan.settled_month = repaid["last"]
-        loan.save(update_fields=["state", "settled_month"])
-    return True
-
-
-def recompute_loan_states(loans: Iterable[Loan] | None = None) -> int:
-    """Make each loan's state agree with its verified repayments (after an import). Returns how many changed.
-
-    Settled when verified repayments reach the amount (settled in the month of the last one),
-    active otherwise. Settlements are written before re-activations so that the one-active-loan
-    constraint holds at every step; a member who would end up with two active loans is refused.
-    """
-    with transaction.atomic():
-        queryset = Loan.objects.all() if loans is None else Loan.objects.filter(pk__in=[loan.pk for loan in loans])
-        last_repaid = (
-            Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
-        )
-        rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
-        for loan in rows:
-            loan.repaid = quantize(loan.repaid)  # SQLite sums decimals as floats
-        settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != Loan.State.SETTLED]
-        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != Loan.State.ACTIVE]
-        _check_one_active_per_member(rows)
-        for loan in settle:
-            loan.state, loan.settled_month = Loan.State.SETTLED, JalaliMonth.parse(loan.last_month)
-            loan.save(update_fields=["state", "settled_month"])
-        for loan in reopen:
-            loan.state, loan.settled_month = Loan.State.ACTIVE, None
-            loan.save(update_fields=["state", "settled_month"])
-    return len(settle) + len(reopen)
-
-
-def _check_one_active_per_member(rows: list[Loan]) -> None:
-    """Refuse, before writing anything, a history in which a member owes on two loans at once."""
-    owing = [loan for loan in rows if loan.repaid < loan.amount]
-    others = Loan.objects.filter(state=Loan.State.ACTIVE, member_id__in={loan.member_id for loan in owing})
-    owners: dict[int, list[Loan]] = {}
-    for loan in [*others.exclude(pk__in=[loan.pk for loan in rows]), *owing]:
-        owners.setdefault(loan.member_id, []).append(loan)
-    for loans in owners.values():
-        if len(loans) > 1:
-            months = ", ".join(sorted(str(loan.month) for loan in loans))
-            message = _("%(member)s would have more than one loan not yet repaid (granted %(months)s).")
-            member = User.objects.get(pk=loans[0].member_id)
-            raise PaymentRefused(message % {"member": member.username, "months": months})
 
 
 # --- verifying with Bitpin -------------------------------------------------------------------------
