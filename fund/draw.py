@@ -418,6 +418,11 @@ class DrawState:
     unpaid_count: int = 0
     deadline: Deadline | None = None
 
+    @property
+    def after_deadline(self) -> bool:
+        """The payment deadline has passed: the draw runs with those who have paid."""
+        return self.deadline is not None and self.deadline.passed()
+
 
 def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
     """This month's draw: run, ready to run, or waiting (with who has not paid, and the deadline).

@@ -48,7 +48,9 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
     """The draw's loan: active, repaid from the month after ``month``."""
-    return Loan.objects.create(member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config))
+    return Loan.objects.create(
+        member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
+    )
 
 
 def history_loan(
@@ -99,7 +101,9 @@ def _positions(loans: list[Loan], excluding_payment: int | None = None) -> dict[
     sums = {
         row["loan_id"]: row
         for row in repayments.values("loan_id")
-        .annotate(verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING)))
+        .annotate(
+            verified=Sum("repayment", filter=Q(status=VERIFIED)), pending=Sum("repayment", filter=Q(status=PENDING))
+        )
         .order_by()
     }
     return {
@@ -119,11 +123,16 @@ def overpayment_refusal(owed: Owed, repayment: Decimal, *, pending_counts: bool)
         return None
     values = {"repayment": format_usdt(repayment), "owed": format_usdt(left), "granted": owed.loan.month}
     if pending_counts and owed.pending:
-        return _(
-            "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
-            "(payments waiting for verification count)."
-        ) % values
-    return _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+        return (
+            _(
+                "The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s "
+                "(payments waiting for verification count)."
+            )
+            % values
+        )
+    return (
+        _("The repayment %(repayment)s is more than the %(owed)s USDT still owed on the loan of %(granted)s.") % values
+    )
 
 
 def check_repayments(
@@ -198,7 +207,9 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
     """
     with transaction.atomic():
         queryset = Loan.objects.all() if loans is None else Loan.objects.filter(pk__in=[loan.pk for loan in loans])
-        last_repaid = Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        last_repaid = (
+            Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
+        )
         rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
         settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != SETTLED]
         reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != ACTIVE]
@@ -260,4 +271,3 @@ def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-

@@ -500,3 +500,16 @@ def test_the_report_and_the_verifier_are_for_members_only(history, client, outsi
     assert served.content == VERIFIER.read_bytes()
     assert client.get(reverse("member-draw-report", args=(1404, 8))).status_code == 404
     assert json.loads(download(client, draw))["report_hash"] == draw.report_hash
+
+
+def test_the_dashboard_shows_the_commitment_and_the_deadline(web, config, clock, history):
+    config.payment_deadline_day = 5
+    config.save()
+    paid_members(history, ["ann"])
+    history.member("late", request=50)
+
+    page = web.get(reverse("admin:index")).content.decode()
+
+    assert SeedCommitment.objects.get(month=M).commitment in page
+    assert "Payment deadline: day 5 of the month (0 days left)" in page
+    assert "Ready to run: the payment deadline has passed" in page
