@@ -452,7 +452,7 @@ def test_the_deadline_and_the_commitment_show_on_the_member_page(client, member,
     page = client.get(reverse("member-home")).content.decode()
 
     assert "Payment deadline: day 15 of the month (5 days left)" in page
-    assert SeedCommitment.objects.get(month=M).commitment in page
+    assert SeedCommitment.objects.get(month=M).commitment in page.replace("<wbr>", "")  # breaks a phone may wrap at
 
 
 def test_the_deadline_day_must_be_within_every_month(config):
