@@ -116,8 +116,13 @@ def publish_month_commitment() -> str:
 
 
 def first_payment_at(month: JalaliMonth) -> dt.datetime | None:
-    """When the month's first payment was recorded (whatever became of it)."""
-    return Payment.objects.filter(month=month).aggregate(first=Min("created_at"))["first"]
+    """When the month's first payment was recorded by a member or the operator, whatever became of it.
+
+    Imported rows do not count: an import brings history recorded elsewhere (usually of months long
+    past), written in bulk without the payment service that publishes the commitment first.
+    """
+    payments = Payment.objects.filter(month=month).exclude(source=Payment.Source.IMPORT)
+    return payments.aggregate(first=Min("created_at"))["first"]
 
 
 def made_at_upgrade(commitment: SeedCommitment, first_payment: dt.datetime | None) -> bool | None:

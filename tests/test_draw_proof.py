@@ -164,6 +164,7 @@ def test_a_commitment_published_after_the_months_first_payment_refuses_the_draw(
     proof.ensure_commitment(M - 1, made_by="test")  # Saghat already committed in earlier months
     clock.forward(hours=1)
     paid_members(history, ["ann", "ben"])
+    Payment.objects.filter(month=M).update(source=Payment.Source.MEMBER)  # paid on the member page
     clock.forward(hours=1)
     proof.ensure_commitment(M, made_by="test")  # too late: members could not see it before paying
 
@@ -177,6 +178,7 @@ def test_a_commitment_published_after_the_months_first_payment_refuses_the_draw(
 
 def test_in_the_upgrade_month_the_commitment_made_then_is_used_and_the_report_says_so(history, client, tmp_path):
     paid_members(history, ["ann", "ben"])  # paid before Saghat made any commitment
+    Payment.objects.filter(month=M).update(source=Payment.Source.MEMBER)
 
     draw = run_draw(month=M)
 
@@ -513,3 +515,15 @@ def test_the_dashboard_shows_the_commitment_and_the_deadline(web, config, clock,
     assert SeedCommitment.objects.get(month=M).commitment in page
     assert "Payment deadline: day 5 of the month (0 days left)" in page
     assert "Ready to run: the payment deadline has passed" in page
+
+
+def test_imported_history_is_not_the_months_first_payment(history, clock):
+    proof.ensure_commitment(M - 1, made_by="test")
+    clock.forward(hours=1)
+    paid_members(history, ["ann", "ben"])  # imported: history recorded elsewhere
+    clock.forward(hours=1)
+
+    draw = run_draw(month=M)
+
+    assert draw.report["commitment"]["first_payment_at"] is None
+    assert draw.report["commitment"]["made_at_upgrade"] is False
