@@ -249,11 +249,12 @@ def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
     and the beacon (fund/proof.py).
     """
     config = FundConfig.load()  # the lock below needs the row to exist
-    refusal = readiness(month, config=config)
+    # Counting is enough to refuse early; the names are read only for the refusal's message.
+    refusal = readiness(month, names=False, config=config)
     if refusal is not None and refusal.code == "already_drawn":
         return Draw.objects.get(month=month)
     if refusal is not None:
-        raise refusal
+        raise readiness(month, config=config) or refusal
     commitment = proof.ensure_commitment(month, made_by="draw")
     # Fetched before the lock: no network call while holding it.
     beacon_value = _beacon_value(commitment)
@@ -266,9 +267,9 @@ def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
             existing = Draw.objects.filter(month=month).first()
             if existing is not None:
                 return existing
-            refusal = readiness(month, config=config)
+            refusal = readiness(month, names=False, config=config)
             if refusal is not None and refusal.code != "beacon_pending":  # the value is already in hand
-                raise refusal
+                raise readiness(month, config=config) or refusal
             return _draw(
                 month=month, config=config, triggered_by=triggered_by, commitment=commitment, beacon_value=beacon_value
             )
@@ -321,7 +322,8 @@ def _draw(
 ) -> Draw:
     committed = _proof(month, commitment)
     report = _ranking(month, payment_deadline(month, config))
-    table = proof.table_hash(report)
+    rows = proof.canonical(report["rows"])  # written once for both hashes: a row per member
+    table = proof.table_hash(report, rows=rows)
     seed = proof.seed_of(table, commitment.secret, beacon_value.randomness if beacon_value else "")
     winner_id = pick_winner(seed, report["pool"])
     # The chain: each report carries the hash of the draw run before it.
@@ -354,7 +356,7 @@ def _draw(
         fund_cash=Decimal(report["fund_cash"]),
         seed=seed,
         report=report,
-        report_hash=proof.report_hash(report),
+        report_hash=proof.report_hash(report, rows=rows),
         triggered_by=triggered_by[:150],
     )
 

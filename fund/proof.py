@@ -45,12 +45,25 @@ def sha256(data: bytes | str) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
-def report_hash(report: dict[str, Any]) -> str:
-    return sha256(canonical({key: value for key, value in report.items() if key != HASH_KEY}))
+def _composed(values: dict[str, Any], rows: bytes | None) -> bytes:
+    """``canonical(values)``, reusing ``rows`` (``canonical(values["rows"])``) when given.
+
+    The rows are nearly all of a report (a row per member); the draw writes them once for both
+    hashes. An object's canonical form is its sorted ``"key":value`` pairs, so composing gives the
+    same bytes as ``canonical`` (the tests and the verifier, which uses ``canonical`` alone, check it).
+    """
+    if rows is None or "rows" not in values:
+        return canonical(values)
+    parts = [canonical(key) + b":" + (rows if key == "rows" else canonical(values[key])) for key in sorted(values)]
+    return b"{" + b",".join(parts) + b"}"
 
 
-def table_hash(report: dict[str, Any]) -> str:
-    return sha256(canonical({key: report.get(key) for key in TABLE_KEYS}))
+def report_hash(report: dict[str, Any], *, rows: bytes | None = None) -> str:
+    return sha256(_composed({key: value for key, value in report.items() if key != HASH_KEY}, rows))
+
+
+def table_hash(report: dict[str, Any], *, rows: bytes | None = None) -> str:
+    return sha256(_composed({key: report.get(key) for key in TABLE_KEYS}, rows))
 
 
 def seed_of(table: str, secret: str, beacon_randomness: str = "") -> str:

@@ -527,3 +527,12 @@ def test_imported_history_is_not_the_months_first_payment(history, clock):
 
     assert draw.report["commitment"]["first_payment_at"] is None
     assert draw.report["commitment"]["made_at_upgrade"] is False
+
+
+def test_the_hashes_composed_from_the_rows_are_those_of_the_whole_canonical_form(history):
+    paid_members(history, ["ann", "ben", "نگار"])
+    report = run_draw(month=M).report
+    rows = proof.canonical(report["rows"])
+
+    assert proof.table_hash(report, rows=rows) == proof.table_hash(report) == report["table_hash"]
+    assert proof.report_hash(report, rows=rows) == proof.report_hash(report) == Draw.objects.get().report_hash
