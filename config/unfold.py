@@ -4,8 +4,15 @@ Every page of the sidebar is readable by operators and inspectors alike (fund.ad
 each may change is decided by the admin classes, so no item needs a permission callback.
 """
 
+import os
+
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
+
+# With REDIS_URL the queue lives in Redis and django-q2's queue table has no admin page to link to
+# (config.settings has read .env into the environment before importing this module).
+QUEUE_IN_DATABASE = not os.environ.get("REDIS_URL")
 
 UNFOLD = {
     "SITE_TITLE": _("Saghat"),
@@ -13,6 +20,9 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Friendly USDT loan fund"),
     "SITE_URL": "/",
     "SITE_SYMBOL": "savings",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("fund/favicon.svg")},
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
@@ -38,7 +48,17 @@ UNFOLD = {
                         "icon": "account_balance",
                         "link": reverse_lazy("admin:fund_loan_changelist"),
                     },
+                    {
+                        "title": _("Payouts"),
+                        "icon": "send_money",
+                        "link": reverse_lazy("admin:fund_payout_changelist"),
+                    },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
+                    {
+                        "title": _("Wallet readings"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:fund_reconciliation_changelist"),
+                    },
                     {
                         "title": _("Fund configuration"),
                         "icon": "settings",
@@ -56,11 +76,17 @@ UNFOLD = {
                 "separator": True,
                 "collapsible": True,
                 "items": [
-                    {
-                        "title": _("Queued jobs"),
-                        "icon": "schedule",
-                        "link": reverse_lazy("admin:django_q_ormq_changelist"),
-                    },
+                    *(
+                        [
+                            {
+                                "title": _("Queued jobs"),
+                                "icon": "schedule",
+                                "link": reverse_lazy("admin:django_q_ormq_changelist"),
+                            }
+                        ]
+                        if QUEUE_IN_DATABASE
+                        else []
+                    ),
                     {
                         "title": _("Failed jobs"),
                         "icon": "error",

@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,7 +29,9 @@ from fund.money import ZERO, format_usdt
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
     "unpaid_by_deadline": gettext_lazy("did not pay by the deadline"),
-    "active_loan": gettext_lazy("has an active loan"),
+    "active_loan": gettext_lazy("has an active loan"),  # reports from before loans awaited their payout
+    "open_loan": gettext_lazy("has an open loan"),
+    "leaving": gettext_lazy("is leaving"),
     "no_request": gettext_lazy("is not asking for a loan"),
     "request_exceeds_balance": gettext_lazy("asks for more than their balance"),
     "exceeds_fund_cash": gettext_lazy("asks for more than the fund's cash"),
@@ -96,10 +99,12 @@ def _out_reason(factors: MemberFactors, *, deadline_passed: bool) -> str | None:
     """DESIGN.md §2 and "Payment deadline", checked in this order so each member gets the first
     reason that applies. The verifier (fund/static/fund/verify_draw.py) checks them in the same order
     from the row's fields: keep the two identical."""
+    if factors.is_leaving:
+        return "leaving"  # owes no more fees, so never "did not pay"
     if deadline_passed and not factors.paid_this_month:
         return "unpaid_by_deadline"
-    if factors.has_active_loan:
-        return "active_loan"
+    if factors.has_open_loan:
+        return "open_loan"
     if factors.loan_request_amount <= ZERO:
         return "no_request"
     if factors.loan_request_amount > factors.balance:
@@ -121,7 +126,8 @@ def _row(factors: MemberFactors) -> dict[str, Any]:
         "total_loans_received": factors.total_loans_received,
         "loan_request_amount": _money(factors.loan_request_amount),
         "paid_this_month": factors.paid_this_month,
-        "has_active_loan": factors.has_active_loan,
+        "is_leaving": factors.is_leaving,
+        "has_open_loan": factors.has_open_loan,
         "score": None,
         "eligible": False,
         "reason": None,
@@ -216,7 +222,7 @@ def readiness(month: JalaliMonth, *, names: bool = True, config: FundConfig | No
         unpaid = ledger.unpaid_members(month)
         if unpaid and not after_deadline:
             return DrawRefused.not_paid(month, unpaid)
-        has_members = bool(unpaid) or User.objects.members().exists()
+        has_members = bool(unpaid) or User.objects.paying().exists()
     else:
         counts = ledger.paid_count(month)
         if counts.paid < counts.total and not after_deadline:
@@ -467,17 +473,20 @@ def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
 
 # --- reading reports on every page view ------------------------------------------------------------
 # A report holds a row per member: at 10,000 members the projection reads every verified payment
-# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so each
-# process keeps the latest ones. Callers must not change what they get: copy rows before decorating.
-_PROJECTIONS: dict[tuple[JalaliMonth, tuple[object, ...]], dict[str, Any]] = {}
+# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so the
+# projection is kept in Django's cache under the draw inputs' version (shared by every process, see
+# ledger.draw_inputs_version), and each process keeps the latest reports it used in memory.
+# Callers must not change what they get: copy rows before decorating.
+PROJECTION_CACHE_SECONDS = 24 * 60 * 60
+_PROJECTIONS: dict[str, dict[str, Any]] = {}
 _REPORTS: dict[tuple[int, str], dict[str, Any]] = {}
 _KEPT = 4
 
 
-def _keep(cache: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
-    if len(cache) >= _KEPT:
-        cache.pop(next(iter(cache)))  # the oldest: dicts keep insertion order
-    cache[key] = value
+def _keep(kept: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
+    if len(kept) >= _KEPT:
+        kept.pop(next(iter(kept)))  # the oldest: dicts keep insertion order
+    kept[key] = value
     return value
 
 
@@ -509,14 +518,27 @@ def report_index(report: dict[str, Any]) -> ReportIndex:
 
 
 def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
-    """``project_ranking``, computed again only once a member, payment or loan has been written.
+    """``project_ranking``, computed again only once a draw input has been written (by any process).
 
     Its ``projected_at`` says when it was computed, which is what the pages show.
     """
     month = month or JalaliMonth.current()
-    key = (month, ledger.ledger_version())  # read first: a write after it only makes the next visit recompute
-    cached = _PROJECTIONS.get(key)
-    return cached if cached is not None else _keep(_PROJECTIONS, key, project_ranking(month))
+    # Read first: a write after it only makes the next visit recompute, never serves stale figures.
+    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}:{_deadline_key(month)}"
+    report = _PROJECTIONS.get(key)
+    if report is None:
+        report = cache.get(key)
+        if report is None:
+            report = project_ranking(month)
+            cache.set(key, report, PROJECTION_CACHE_SECONDS)
+        _keep(_PROJECTIONS, key, report)
+    return report
+
+
+def _deadline_key(month: JalaliMonth) -> str:
+    """The deadline policy changes the projection too: when the fund sets one, and when it passes."""
+    deadline = payment_deadline(month)
+    return f"{deadline.day}{'p' if deadline.passed() else ''}" if deadline else "-"
 
 
 def stored_report(draw: Draw) -> dict[str, Any]:

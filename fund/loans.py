@@ -1,7 +1,13 @@
 """Loans: granting one, what is still owed on it, and every change of its state (DESIGN.md, "Loan").
 
-This module is the one writer of a loan's ``state`` and ``settled_month``, whoever asks: a
-verified repayment (payments.py), the draw, the history import and the example fund. A loan is
+This module is the one writer of a loan's ``state``, ``paid_out_month`` and ``settled_month``,
+whoever asks: a verified payout (payouts.py), a verified repayment (payments.py), the draw, the
+history import and the example fund. A loan's life (DESIGN.md, "Loan", "Loan payout"):
+
+    awaiting payout ──payout verified──▶ active ──verified repayments reach the amount──▶ settled
+
+The draw grants a loan awaiting payout; imported loans start active or settled. A loan is repaid
+from the month after its payout was verified (imported ones: after the month granted), and is
 settled when its verified repayments reach its amount, in the month of the last of them.
 
 What is still owed is also decided here, once, under the loan's row lock (``owed_now``): every
@@ -12,8 +18,8 @@ loan past its amount (issue 13, fault 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import transaction
@@ -25,7 +31,7 @@ from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, format_usdt, quantize, round_up_to_cent
 
-ACTIVE, SETTLED = Loan.State.ACTIVE, Loan.State.SETTLED
+AWAITING_PAYOUT, ACTIVE, SETTLED = Loan.State.AWAITING_PAYOUT, Loan.State.ACTIVE, Loan.State.SETTLED
 PENDING, VERIFIED = Payment.Status.PENDING, Payment.Status.VERIFIED
 _CHUNK = 500
 
@@ -47,10 +53,38 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
-    """The draw's loan: active, repaid from the month after ``month``."""
-    return Loan.objects.create(
-        member=member, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
+    """The draw's loan: awaiting its payout (the draw only decides who receives the money)."""
+    loan = Loan.objects.create(
+        member=member,
+        amount=amount,
+        month=month,
+        monthly_minimum=monthly_minimum(amount, config),
+        state=AWAITING_PAYOUT,
     )
+    ledger.draw_inputs_changed()
+    return loan
+
+
+def mark_paid_out(loan: Loan) -> bool:
+    """The loan's payout is verified: awaiting payout → active, repaid from the next month on.
+
+    Called by fund.payouts inside the payout's decision (which is taken once); a loan that is no
+    longer awaiting its payout is left alone. Returns whether the loan changed.
+    """
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        if loan.state != AWAITING_PAYOUT:
+            return False
+        loan.state = ACTIVE
+        loan.paid_out_month = JalaliMonth.current()
+        loan.save(update_fields=["state", "paid_out_month"])
+        ledger.draw_inputs_changed()
+    return True
+
+
+def repayable_in(month: JalaliMonth) -> Q:
+    """Loans whose repayments are due in ``month``: paid out before it (imported ones: granted before it)."""
+    return Q(paid_out_month__lt=month) | Q(paid_out_month__isnull=True, month__lt=month)
 
 
 def history_loan(
@@ -62,6 +96,14 @@ def history_loan(
     loan.state = state
     loan.note = note
     return loan
+
+
+def write_history_loans(loans: list[Loan], *, batch_size: int = 5000) -> list[Loan]:
+    """Write loans ``history_loan`` filled, in bulk (the import's whole-file check or the example
+    fund's arithmetic vouched for them)."""
+    written = Loan.objects.bulk_create(loans, batch_size=batch_size)
+    ledger.draw_inputs_changed()
+    return written
 
 
 # --- what is still owed ------------------------------------------------------------------------------
@@ -135,21 +177,28 @@ def overpayment_refusal(owed: Owed, repayment: Decimal, *, pending_counts: bool)
     )
 
 
-def check_repayments(
-    repayments: Mapping[int, Decimal], *, pending_counts: bool = True, excluding_payment: int | None = None
-) -> dict[int, str]:
-    """The one over-repayment check: loan id → total repayment to add. Returns loan id → refusal.
+def check_repayments[K](
+    repayments: Iterable[tuple[K, int, Decimal]], *, pending_counts: bool = True, excluding_payment: int | None = None
+) -> dict[K, str]:
+    """The one over-repayment check: (key, loan id, repayment) in the order they count. Returns key → refusal.
 
-    Call it inside the transaction that then writes or counts the repayments: the loans stay
-    locked until it ends. A new submission or an import counts the payments waiting for Bitpin
-    (two of them can never together overpay); a verification counts what is verified only.
+    Each repayment must fit within what is still owed once the earlier ones of the list count.
+    Call it inside the transaction that then writes or counts them: the loans stay locked until it
+    ends. A new payment (a submission, an import) counts the payments waiting for Bitpin, so two of
+    them can never together overpay; a verification counts what is verified only.
     """
-    owed = owed_now(repayments, excluding_payment=excluding_payment)
-    refusals = {}
-    for loan_id, amount in repayments.items():
-        refusal = overpayment_refusal(owed[loan_id], amount, pending_counts=pending_counts)
-        if refusal is not None:
-            refusals[loan_id] = refusal
+    repayments = list(repayments)
+    owed = owed_now((loan_id for _key, loan_id, _amount in repayments), excluding_payment=excluding_payment)
+    added: dict[int, Decimal] = {}
+    refusals: dict[K, str] = {}
+    for key, loan_id, amount in repayments:
+        position = owed[loan_id]
+        so_far = replace(position, verified=position.verified + added.get(loan_id, ZERO))
+        refusal = overpayment_refusal(so_far, amount, pending_counts=pending_counts)
+        if refusal is None:
+            added[loan_id] = added.get(loan_id, ZERO) + amount
+        else:
+            refusals[key] = refusal
     return refusals
 
 
@@ -167,10 +216,11 @@ def repayment_due(*, member: User, month: JalaliMonth, lock: bool = False) -> Re
 
     Still owed = the loan's amount − its verified and pending repayments: a payment waiting for
     Bitpin already covers its share, so two payments can never together overpay the loan.
-    A loan is repaid from the month after it was granted (its own month was paid before the draw).
+    A loan is repaid from the month after its payout was verified (DESIGN.md, "Loan payout"); an
+    imported loan, paid out before Saghat knew it, from the month after it was granted.
     With ``lock`` the loan's row stays locked until the caller's transaction ends (a submission).
     """
-    loan = Loan.objects.filter(member=member, state=ACTIVE, month__lt=month).first()
+    loan = Loan.objects.filter(repayable_in(month), member=member, state=ACTIVE).first()
     if loan is None:
         return None
     # The page reads without the lock; a submission locks and reads again.
@@ -194,6 +244,7 @@ def settle_if_repaid(loan: Loan) -> bool:
         loan.state = SETTLED
         loan.settled_month = repaid["last"]
         loan.save(update_fields=["state", "settled_month"])
+        ledger.draw_inputs_changed()
     return True
 
 
@@ -212,7 +263,8 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
         )
         rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
         settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != SETTLED]
-        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != ACTIVE]
+        # A loan awaiting payout is not being repaid yet: only a settled one can reopen.
+        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state == SETTLED]
         undated = [loan for loan in rows if loan.repaid >= loan.amount and loan.state == SETTLED and loan.last_month]
         undated = [loan for loan in undated if loan.settled_month is None]
         _check_one_active_per_member(rows)
@@ -225,13 +277,15 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
         for loan in undated:
             # Not a change of state: the month of a settlement the loan import could not know yet.
             Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
+        if settle or reopen:
+            ledger.draw_inputs_changed()
     return len(settle) + len(reopen)
 
 
 def _check_one_active_per_member(rows: list[Loan]) -> None:
     """Refuse, before writing anything, a history in which a member owes on two loans at once."""
     owing = [loan for loan in rows if loan.repaid < loan.amount]
-    others = Loan.objects.filter(state=ACTIVE, member_id__in={loan.member_id for loan in owing})
+    others = Loan.objects.filter(state__in=Loan.OPEN_STATES, member_id__in={loan.member_id for loan in owing})
     owners: dict[int, list[Loan]] = {}
     for loan in [*others.exclude(pk__in=[loan.pk for loan in rows]), *owing]:
         owners.setdefault(loan.member_id, []).append(loan)
@@ -249,6 +303,8 @@ def settle_earlier_loans(loan_ids: list[int]) -> None:
     constraint); their month comes with the repayments (``recompute_states``)."""
     for chunk in _chunks(loan_ids):
         Loan.objects.filter(pk__in=chunk).update(state=SETTLED)
+    if loan_ids:
+        ledger.draw_inputs_changed()
 
 
 def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
@@ -259,6 +315,7 @@ def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
 def write_settlements(loans: list[Loan]) -> None:
     """Write the settlements ``settle_in_history`` marked (the example fund, in bulk)."""
     Loan.objects.bulk_update(loans, ["state", "settled_month"], batch_size=5000)
+    ledger.draw_inputs_changed()
 
 
 def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:

@@ -51,7 +51,7 @@ def _remind(member: User, month: JalaliMonth, config: FundConfig, now: dt.dateti
             Reminder.objects.create(member=member, month=month)
             with translation.override(settings.LANGUAGE_CODE):
                 send_mail(
-                    subject=_("%(fund)s: your payment for %(month)s") % {"fund": config.name, "month": month},
+                    subject=_("%(fund)s: your payment for %(month)s") % {"fund": str(config), "month": month},
                     message=_reminder_text(member, month, config, now),
                     from_email=None,
                     recipient_list=[member.email],
@@ -73,5 +73,5 @@ def _reminder_text(member: User, month: JalaliMonth, config: FundConfig, now: dt
         "month": month,
         "days": month.days_left(now),
         "fee": format_usdt(config.min_fee),
-        "fund": config.name,
+        "fund": str(config),
     }

@@ -10,6 +10,8 @@ SCHEDULES = [
     ("Retry pending Bitpin verifications", tasks.SWEEP_PENDING_PAYMENTS, 1),
     ("Run the month's draw when everyone has paid", tasks.AUTO_DRAW, 10),
     ("Remind members who have not paid", tasks.SEND_REMINDERS, 60),
+    ("Compare the wallet with the ledger", tasks.RECONCILE_WALLET, 24 * 60),
+    ("Worker heartbeat", tasks.HEARTBEAT, 1),
     # Checks the Tehran date each hour: the month's commitment is out within its first hour.
     ("Publish the month's seed commitment", tasks.PUBLISH_COMMITMENT, 60),
 ]

@@ -16,10 +16,15 @@ from fund.jalali import JalaliMonth
 # Dotted names: the schedules in migrations and the admin refer to these.
 VERIFY_PAYMENT = "fund.tasks.verify_payment"
 SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
+VERIFY_PAYOUT = "fund.tasks.verify_payout"
+RECONCILE_WALLET = "fund.tasks.reconcile_wallet"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
 PUBLISH_COMMITMENT = "fund.tasks.publish_commitment"
+CHECK_IMPORT = "fund.tasks.check_import"
+WRITE_IMPORT = "fund.tasks.write_import"
+HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -35,10 +40,25 @@ def verify_payment(payment_id: int) -> str:
 
 
 def sweep_pending_payments() -> int:
-    from fund import payments
+    """Retry every pending Bitpin check that is due: payments and payouts (one sweep)."""
+    from fund import verification
 
     with acting_as_job("retry pending verifications"):
-        return payments.sweep_pending_payments()
+        return verification.sweep()
+
+
+def verify_payout(payout_id: int) -> str:
+    from fund import payouts
+
+    with acting_as_job("verify payout"):
+        return payouts.verify_payout_with_bitpin(payout_id=payout_id)
+
+
+def reconcile_wallet() -> str:
+    from fund import reconciliation
+
+    with acting_as_job("daily reconciliation"):
+        return reconciliation.reconcile_daily()
 
 
 def run_draw(month: str, triggered_by: str = "") -> str:
@@ -67,3 +87,17 @@ def publish_commitment() -> str:
 
     with acting_as_job("publish seed commitment"):
         return proof.publish_month_commitment()
+
+
+def check_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("check import"):
+        return jobs.check_import_job(job_id)
+
+
+def write_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("write import"):
+        return jobs.write_import_job(job_id)

@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from fund import views
 from fund.security import ThrottledAuthenticationForm
@@ -35,4 +37,6 @@ urlpatterns = [
         name="password-reset-done",
     ),
     path("healthz", lambda request: HttpResponse("ok"), name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; the icon is the one the pages link to.
+    path("favicon.ico", RedirectView.as_view(url=static("fund/favicon.svg"), permanent=True)),
 ]

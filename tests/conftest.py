@@ -41,6 +41,20 @@ requires_postgres = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
+def empty_redis():
+    """With REDIS_URL (CI's third pass), the job queue and the cache live in Redis, which no test
+    transaction rolls back: each test starts from an empty Redis database. That database is the
+    test run's own (CI uses redis://127.0.0.1:6379/1): it is emptied."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        cache.clear()  # FLUSHDB: the cache and django-q2's queue share the database
+    yield
+
+
+@pytest.fixture(autouse=True)
 def english_outside_requests():
     """Code called directly by a test speaks English; pages still follow the visitor's language
     (LocaleMiddleware, Persian by default). Without this a test would inherit whatever language
@@ -102,3 +116,12 @@ def messages_of(response) -> list[str]:
 
 
 __all__ = ["THIS_MONTH", "Decimal", "Loan", "Payment", "on_postgres"]
+
+
+def empty_inline_management(response) -> dict[str, str]:
+    """The management-form fields of every inline on an admin change page, posting no inline rows."""
+    data: dict[str, str] = {}
+    for inline in response.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data

@@ -106,7 +106,7 @@ def test_the_verifier_says_verified_for_a_draw_with_scores_and_reasons(history, 
     User.objects.filter(pk=ann.pk).update(loan_request_amount=Decimal("500"))  # more than the balance: out
     draw = run_draw(month=M)
     reasons = {row["username"]: row["reason"] for row in draw.report["rows"]}
-    assert reasons == {"ann": "request_exceeds_balance", "ben": None, "cid": "active_loan"}
+    assert reasons == {"ann": "request_exceeds_balance", "ben": None, "cid": "open_loan"}
 
     code, output = verify(tmp_path, download(client, draw))
 
@@ -334,7 +334,7 @@ def test_the_migration_gives_existing_draws_their_hash_and_chain(history, client
                     "rows": []},
         )  # fmt: skip
 
-    import_module("fund.migrations.0007_proof").chain_existing_draws(apps, None)
+    import_module("fund.migrations.0010_proof").chain_existing_draws(apps, None)
 
     first, second = Draw.objects.order_by("month")
     assert first.report["previous_hash"] is None

@@ -36,7 +36,8 @@ FACTOR_FIELDS = (
     "total_loan_amount_received",
     "total_loans_received",
     "loan_request_amount",
-    "has_active_loan",
+    "has_open_loan",
+    "is_leaving",
     "paid_this_month",
 )
 

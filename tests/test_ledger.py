@@ -3,10 +3,12 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from fund import ledger
 from fund.jalali import JalaliMonth
 from fund.models import Payment
+from fund.payments import change_loan_request
 
 M = JalaliMonth(1404, 9)
 
@@ -58,7 +60,7 @@ def test_draw_factors_on_a_hand_computed_example(fund):
         Decimal(100),
         1,
     )
-    assert a.has_active_loan and not a.paid_this_month
+    assert a.has_open_loan and not a.paid_this_month
     b = factors["bob"]
     assert (b.balance, b.months_without_loan, b.loan_payment_count, b.last_payment_amount) == (
         Decimal(90),
@@ -121,7 +123,7 @@ def test_the_ledger_uses_the_same_number_of_queries_for_5_and_200_members(histor
     _build(history, count)
     with django_assert_num_queries(3):
         assert len(ledger.draw_factors(M)) == count
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # payments, loans, payouts (refunds and loan payouts)
         ledger.fund_totals()
     with django_assert_num_queries(1):
         list(ledger.members_with_standing(M))
@@ -144,19 +146,27 @@ def test_draw_factors_and_totals_agree_with_the_two_separate_functions(fund, mon
     # Payments after the draw month, an inactive member's money and a loan granted later all count
     # in the fund's totals, as in fund_totals().
     month = JalaliMonth.parse(month)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):  # with the payouts' totals (refunds count in fund cash)
         factors, totals = ledger.draw_factors_and_totals(month)
     assert factors == ledger.draw_factors(month)
     assert totals == ledger.fund_totals()
 
 
-def test_the_ledger_version_changes_with_every_write(fund):
-    alice, bob, _dave = fund
-    before = ledger.ledger_version()
-    assert ledger.ledger_version() == before
-    alice.loan_request_amount = Decimal(70)
-    alice.save(update_fields=["loan_request_amount"])  # a change through save(): a history row
-    after_save = ledger.ledger_version()
-    assert after_save != before
-    Payment.objects.bulk_create([Payment(member=bob, month=JalaliMonth(1404, 10), fee=Decimal(30))])  # no history
-    assert ledger.ledger_version() != after_save
+def test_the_draw_inputs_version_changes_when_a_service_writes_and_again_once_it_commits(
+    fund, django_capture_on_commit_callbacks
+):
+    alice, _bob, _dave = fund
+    before = ledger.draw_inputs_version()
+    assert ledger.draw_inputs_version() == before  # reading changes nothing
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        change_loan_request(member=alice, amount=Decimal(70))
+        during = ledger.draw_inputs_version()
+        assert during != before
+    assert len(callbacks) == 1
+    assert ledger.draw_inputs_version() not in {before, during}
+
+
+def test_a_lost_draw_inputs_version_is_replaced_by_a_new_one(fund):
+    before = ledger.draw_inputs_version()
+    cache.delete(ledger.DRAW_INPUTS_VERSION_KEY)
+    assert ledger.draw_inputs_version() not in {before, ""}

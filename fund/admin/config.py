@@ -27,6 +27,7 @@ class FundConfigForm(forms.ModelForm):
             "auto_draw",
             "reminder_days_before",
             "payment_deadline_day",
+            "reconciliation_tolerance",
         )
 
     def _positive(self, name: str) -> Decimal:
@@ -55,6 +56,7 @@ class FundConfigAdmin(FundModelAdmin):
         (None, {"fields": ("name",)}),
         (_("Payments and loans"), {"fields": ("min_fee", "min_repayment", "max_repayment_months")}),
         (_("Draw and reminders"), {"fields": ("auto_draw", "payment_deadline_day", "reminder_days_before")}),
+        (_("Wallet"), {"fields": ("reconciliation_tolerance",)}),
     )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

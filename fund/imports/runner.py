@@ -1,13 +1,11 @@
-"""Running an import outside the admin (the command, tests): read the file, check, write, report."""
+"""Running an import outside the admin's preview (the command, the background job, tests): check, write, report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import dataclass, field
 
 import tablib
 from django.utils.translation import gettext as _
-from import_export.formats import base_formats
 from import_export.results import Result
 
 from fund.imports.base import ROW, HistoryResource, HistoryResult
@@ -53,6 +51,8 @@ class ImportOutcome:
     written: int
     problems: list[Problem]
     summary: list[str]
+    preview_headers: list[str] = field(default_factory=list)
+    preview_rows: list[tuple[int, list[str]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -76,21 +76,6 @@ def _error_text(error: BaseException) -> str:
     return _("Unexpected error: %(error)s") % {"error": error}
 
 
-def load_dataset(*, content: bytes, file_name: str) -> tablib.Dataset:
-    """Read CSV (UTF-8) or XLSX by the file's extension. Raises ImportFileError with a plain reason."""
-    suffix = PurePath(file_name).suffix.lower()
-    try:
-        if suffix == ".csv":
-            return base_formats.CSV(encoding="utf-8-sig").create_dataset(content.decode("utf-8-sig"))
-        if suffix == ".xlsx":
-            return base_formats.XLSX().create_dataset(content)
-    except UnicodeDecodeError:
-        raise ImportFileError(_("The CSV file is not UTF-8 text; save it as “CSV UTF-8”.")) from None
-    except Exception as error:  # tablib and openpyxl raise many kinds for a damaged file
-        raise ImportFileError(_("The file could not be read: %(error)s") % {"error": str(error)[:200]}) from None
-    raise ImportFileError(_("Use a .csv or .xlsx file, not “%(name)s”.") % {"name": file_name})
-
-
 def run_import(
     *, kind: str, dataset: tablib.Dataset, file_name: str, dry_run: bool = False, user: User | None = None
 ) -> ImportOutcome:
@@ -103,5 +88,8 @@ def run_import(
     if not problems and not any(plan.ok for plan in resource.plans):
         problems = [Problem(None, "", _("The file has no rows to import."))]
     written = 0 if problems or dry_run else result.totals["new"]
-    summary = result.summary if isinstance(result, HistoryResult) else []
-    return ImportOutcome(kind, file_name, dry_run, len(dataset), written, problems, summary)
+    outcome = ImportOutcome(kind, file_name, dry_run, len(dataset), written, problems, [])
+    if isinstance(result, HistoryResult):
+        outcome.summary, outcome.preview_headers = result.summary, result.preview_headers
+        outcome.preview_rows = result.preview_rows
+    return outcome

@@ -69,12 +69,18 @@ def sort_key(text: str) -> tuple[int, Decimal]:
 
 
 def reason_before_score(row: dict, deadline_passed: bool) -> str | None:
+    # Reports made before this verifier existed do not list the leaving and open-loan flags: for
+    # those two reasons the report's own word is taken.
+    leaving = row["is_leaving"] if "is_leaving" in row else row.get("reason") == "leaving"
+    if leaving:
+        return "leaving"
     if deadline_passed and not row["paid_this_month"]:
         return "unpaid_by_deadline"
-    # Reports made before this verifier existed do not list the active-loan flag: trust their reason.
-    has_active_loan = row["has_active_loan"] if "has_active_loan" in row else row.get("reason") == "active_loan"
-    if has_active_loan:
-        return "active_loan"
+    if "has_open_loan" in row:
+        if row["has_open_loan"]:
+            return "open_loan"
+    elif row.get("reason") in ("active_loan", "open_loan"):
+        return row["reason"]
     request = Decimal(row["loan_request_amount"])
     if request <= ZERO:
         return "no_request"

@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('django_q', '0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more'),
-        ('fund', '0006_fundconfig_max_months_bounded'),
+        ('fund', '0009_merge_0007_ops_0008_merge_0007_imports_0007_money'),
     ]
 
     operations = [
