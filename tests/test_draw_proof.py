@@ -75,6 +75,7 @@ def tampered(body: bytes, change) -> bytes:
 
 
 def paid_members(history, names: list[str], request: int = 50, months: int = 9) -> list[User]:
+    """Members asking for ``request`` who paid the ``months`` months up to and including M."""
     members = [history.member(name, request=request) for name in names]
     for member in members:
         history.pay_months(member, M - (months - 1), months)
@@ -536,3 +537,21 @@ def test_the_hashes_composed_from_the_rows_are_those_of_the_whole_canonical_form
 
     assert proof.table_hash(report, rows=rows) == proof.table_hash(report) == report["table_hash"]
     assert proof.report_hash(report, rows=rows) == proof.report_hash(report) == Draw.objects.get().report_hash
+
+
+def test_a_leaving_member_is_out_as_leaving_not_as_unpaid_and_the_verifier_agrees(
+    history, client, tmp_path, config, clock
+):
+    config.payment_deadline_day = 5
+    config.save()
+    ann, ben = paid_members(history, ["ann", "ben"])
+    leaver = history.member("leaver", request=50)
+    history.pay_months(leaver, M - 8, 8)  # owes nothing for M: leaving
+    User.objects.filter(pk=leaver.pk).update(leaving_since=clock.now)
+
+    draw = run_draw(month=M)
+
+    reasons = {row["username"]: row["reason"] for row in draw.report["rows"]}
+    assert reasons["leaver"] == "leaving"
+    code, output = verify(tmp_path, download(client, draw))
+    assert code == 0, output
