@@ -23,7 +23,9 @@ def in_1405_09(monkeypatch) -> None:
     monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
 
 
-def test_the_operator_records_a_payment_typing_the_month_in_persian_digits(in_1405_09, new_page, log_in, screenshot):
+def test_the_operator_records_a_payment_typing_the_month_in_persian_digits(
+    in_1405_09, new_page, log_in, screenshot
+):
     FundConfig.load()
     User.objects.create_user("operator", password="operator-pass-1404", is_main=True, is_staff=True)
     User.objects.create_user("sara", first_name="Sara", last_name="Ahmadi", is_member=True)
