@@ -539,10 +539,11 @@ def test_the_hashes_composed_from_the_rows_are_those_of_the_whole_canonical_form
     assert proof.report_hash(report, rows=rows) == proof.report_hash(report) == Draw.objects.get().report_hash
 
 
+@pytest.mark.parametrize("deadline", [5, None])
 def test_a_leaving_member_is_out_as_leaving_not_as_unpaid_and_the_verifier_agrees(
-    history, client, tmp_path, config, clock
+    history, client, tmp_path, config, clock, deadline
 ):
-    config.payment_deadline_day = 5
+    config.payment_deadline_day = deadline
     config.save()
     ann, ben = paid_members(history, ["ann", "ben"])
     leaver = history.member("leaver", request=50)

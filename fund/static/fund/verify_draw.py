@@ -202,7 +202,8 @@ class Checker:
                     )
         if not passed and self.report.get("seed") is not None:
             for row in rows:
-                if not row.get("paid_this_month", True):
+                leaving = row.get("is_leaving") or row.get("reason") == "leaving"  # owes no fee
+                if not row.get("paid_this_month", True) and not leaving:
                     self.mismatch(
                         f"{row.get('username')} had not paid for the month, yet the draw ran without a passed deadline.",
                         f"{row.get('username')} پرداخت این ماه را نکرده بود، ولی قرعه‌کشی بی‌آنکه مهلتی گذشته باشد انجام شد.",
