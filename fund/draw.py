@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import ledger, scoring
+from fund import ledger, notifications, scoring
 from fund.demo import monthly_minimum
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
@@ -227,7 +227,7 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])
-    return Draw.objects.create(
+    draw = Draw.objects.create(
         month=month,
         winner=winner,
         loan=loan,
@@ -237,6 +237,8 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
         report=report,
         triggered_by=triggered_by[:150],
     )
+    notifications.draw_result(draw)
+    return draw
 
 
 def describe(draw: Draw) -> str:

@@ -28,7 +28,7 @@ from django.db.models import F, Max, OuterRef, Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, tasks
+from fund import bitpin, ledger, notifications, tasks
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt, quantize
@@ -129,6 +129,7 @@ def submit_payment(
         )
         if payment.status == PENDING:
             tasks.queue(tasks.VERIFY_PAYMENT, payment.pk)
+            notifications.payment_received(payment)
         elif payment.loan_id:
             settle_loan_if_repaid(payment.loan)
     return payment
@@ -268,6 +269,7 @@ def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
     with transaction.atomic():
         claimed = _claim_pending(payment)
         _decide(claimed, VERIFIED, by, note)
+        notifications.payment_verified(claimed)
         if claimed.loan_id and claimed.repayment > ZERO:
             settle_loan_if_repaid(claimed.loan)
     return claimed
@@ -284,6 +286,7 @@ def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
     with transaction.atomic():
         claimed = _claim_pending(payment)
         _decide(claimed, REJECTED, by, note)
+        notifications.payment_rejected(claimed)
     return claimed
 
 

@@ -10,6 +10,9 @@ SCHEDULES = [
     ("Retry pending Bitpin verifications", tasks.SWEEP_PENDING_PAYMENTS, 1),
     ("Run the month's draw when everyone has paid", tasks.AUTO_DRAW, 10),
     ("Remind members who have not paid", tasks.SEND_REMINDERS, 60),
+    ("Deliver notifications", tasks.DELIVER_NOTIFICATIONS, 1),
+    ("Read the bots' messages (when there is no webhook)", tasks.POLL_BOT_UPDATES, 1),
+    ("Tell operators about payments pending for over a day", tasks.WARN_PENDING_PAYMENTS, 60),
 ]
 
 

@@ -19,6 +19,9 @@ SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+DELIVER_NOTIFICATIONS = "fund.tasks.deliver_notifications"
+POLL_BOT_UPDATES = "fund.tasks.poll_bot_updates"
+WARN_PENDING_PAYMENTS = "fund.tasks.warn_pending_payments"
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -59,3 +62,21 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def deliver_notifications() -> int:
+    from fund import notifications
+
+    return notifications.deliver_due()
+
+
+def poll_bot_updates() -> int:
+    from fund import bot
+
+    return bot.poll_updates()
+
+
+def warn_pending_payments() -> int:
+    from fund import notifications
+
+    return notifications.warn_about_pending_payments()
