@@ -40,6 +40,16 @@ UNFOLD = {
                     },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
                     {
+                        "title": _("Notifications"),
+                        "icon": "notifications",
+                        "link": reverse_lazy("admin:fund_notification_changelist"),
+                    },
+                    {
+                        "title": _("Linked chats"),
+                        "icon": "chat",
+                        "link": reverse_lazy("admin:fund_chatlink_changelist"),
+                    },
+                    {
                         "title": _("Fund configuration"),
                         "icon": "settings",
                         "link": reverse_lazy("admin:fund_fundconfig_changelist"),

@@ -31,8 +31,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -206,12 +206,12 @@ def localize(value: Any, language: str) -> str:
     return str(value)
 
 
-def render(event: str, language: str, context: dict[str, Any], name: str = "") -> tuple[str, str]:
+def render(event: str, language: str, context: dict[str, Any], name: str = "", fund: str = "") -> tuple[str, str]:
     """The subject and text of ``event`` for one recipient, in ``language``."""
     message = MESSAGES["draw_result_none" if event == DRAW_RESULT and not context.get("winner") else event]
     with translation.override(language):
         values = {key: localize(value, language) for key, value in context.items()}
-        fund = str(FundConfig.load().name)
+        fund = fund or str(FundConfig.load().name)
         values.update(name=name, fund=fund)
         subject, body = str(message.subject), str(message.body)
         # Every message names the fund: at the end, unless its wording places it itself.
@@ -240,16 +240,18 @@ def notify(
     Call it inside the event's transaction. Idempotent per (event, key, member, channel). Never
     raises: a failure to write the notification is logged and leaves the event alone.
     """
-    recipients = [member] if member is not None else list(members or [])
-    if not recipients:
-        return
     try:
         with transaction.atomic():  # a savepoint: our failure must not break the event's transaction
-            _write(event, str(key)[:80], recipients, context)
+            if isinstance(members, QuerySet) and not MESSAGES[event].personal:
+                to_send = _write_broadcast(event, str(key)[:80], members, context)
+            else:
+                recipients = [member] if member is not None else list(members or [])
+                to_send = _write(event, str(key)[:80], recipients, context) if recipients else False
     except Exception:
         log.exception("the %s notification (%s) could not be written; the event stands", event, key)
         return
-    queue_delivery()
+    if to_send:  # rows recorded but not sent (no channel) need no job
+        queue_delivery()
 
 
 def notify_operators(*, event: str, key: object, **context: Any) -> None:
@@ -289,17 +291,19 @@ def reachable(recipients: list[User]) -> set[int]:
     return {member_id for member_id, channels in channels_of(recipients).items() if channels}
 
 
-def _write(event: str, key: str, recipients: list[User], context: dict[str, Any]) -> None:
+def _write(event: str, key: str, recipients: list[User], context: dict[str, Any]) -> bool:
+    """Write the rows; True when some are waiting to be sent."""
     channels = channels_of(recipients)
     configured = set(botapi.configured_channels())
     personal = MESSAGES[event].personal
+    fund = str(FundConfig.load().name)
     texts: dict[tuple[str, str], tuple[str, str]] = {}
     rows = []
     for member in recipients:
         name = (member.get_full_name() or member.username) if personal else ""
         language = member.language or settings.LANGUAGE_CODE
         if (language, name) not in texts:
-            texts[language, name] = render(event, language, context, name)
+            texts[language, name] = render(event, language, context, name, fund)
         subject, text = texts[language, name]
         row = {"event": event, "key": key, "member": member, "language": language, "subject": subject, "text": text}
         if not channels[member.pk]:
@@ -313,6 +317,71 @@ def _write(event: str, key: str, recipients: list[User], context: dict[str, Any]
                 rows.append(Notification(**row, channel=channel))
     # ignore_conflicts: the unique (event, key, member, channel) makes a second firing a no-op.
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return any(row.status == PENDING for row in rows)
+
+
+def _write_broadcast(event: str, key: str, members: QuerySet[User], context: dict[str, Any]) -> bool:
+    """The same rows as ``_write`` for a message that does not name its recipient (the draw's
+    result to every member), written by the database: an INSERT … SELECT per language and channel,
+    so a draw issues the same number of queries for 20 members and for 10,000."""
+    fund = str(FundConfig.load().name)
+    configured = set(botapi.configured_channels())
+    to_send = False
+    for language in ("fa", "en"):
+        subject, text = render(event, language, context, "", fund)
+        audience = members.filter(language="en") if language == "en" else members.exclude(language="en")
+        reached = Q()
+        for channel, recipients in _by_channel(audience).items():
+            reached |= Q(pk__in=recipients.values("pk"))
+            status, error = PENDING, ""
+            if channel in CHAT_CHANNELS and channel not in configured:
+                status = NOT_SENT
+                error = _("The %(channel)s bot is not configured (no token).") % {"channel": Channel(channel).label}
+            written = _insert_select(recipients, event, key, channel, language, subject, text, status, error)
+            to_send = to_send or (written > 0 and status == PENDING)
+        nobody = audience.exclude(reached)
+        error = _("The member has no channel: no e-mail address and no linked chat.")
+        _insert_select(nobody, event, key, Channel.NONE, language, subject, text, NOT_SENT, error)
+    return to_send
+
+
+def _by_channel(members: QuerySet[User]) -> dict[str, QuerySet[User]]:
+    """Of ``members``, who is reached on each channel (the rule of ``channels_of``, as queries)."""
+
+    def off(channel: str) -> Exists:
+        return Exists(ChannelOptOut.objects.filter(member=OuterRef("pk"), channel=channel))
+
+    def linked(channel: str) -> Exists:
+        usable = ChatLink.objects.filter(member=OuterRef("pk"), channel=channel, chat_id__isnull=False)
+        return Exists(usable.filter(broken_at__isnull=True))
+
+    result = {Channel.EMAIL: members.exclude(email="").filter(~off(Channel.EMAIL))}
+    for channel in CHAT_CHANNELS:
+        result[channel] = members.filter(linked(channel)).filter(~off(channel))
+    return result
+
+
+def _insert_select(recipients: QuerySet[User], event: str, key: str, channel: str, *values: str) -> int:
+    language, subject, text, status, error = values
+    select, params = recipients.values("pk").query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(name)
+        for name in (
+            "event", "key", "member_id", "channel", "language", "subject", "text",
+            "status", "attempts", "last_error", "created_at",
+        )
+    )  # fmt: skip
+    created = Notification._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
+    table, users = quote(Notification._meta.db_table), quote(User._meta.db_table)
+    # ON CONFLICT: the unique (event, key, member, channel) makes a second firing a no-op.
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT %s, %s, u.id, %s, %s, %s, %s, %s, 0, %s, %s "
+        f"FROM {users} u WHERE u.id IN ({select}) ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event, key, channel, language, subject, text, status, error, created, *params])
+        return cursor.rowcount
 
 
 def queue_delivery() -> None:

@@ -26,6 +26,7 @@ from fund import ledger, payments, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
+from fund.notify_views import notification_settings
 
 # --- reading the page -----------------------------------------------------------------------------
 
@@ -123,6 +124,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "latest_draw": last,
         "latest_table": report_table(last_report, member),
         "projection": _projection(month, state, member),
+        "notify": notification_settings(member),
     }
 
 
@@ -199,7 +201,9 @@ def _render_page(
 
 
 def _not_a_member(request: HttpRequest, status: int = 200) -> HttpResponse:
-    return render(request, "fund/not_member.html", {}, status=status)
+    # An operator who is not a member still links a chat here, for the operators' notifications.
+    context = {"notify": notification_settings(request.user)} if request.method == "GET" else {}
+    return render(request, "fund/not_member.html", context, status=status)
 
 
 @login_required

@@ -3,6 +3,6 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from fund.admin import config, draws, groups, jobs, loans, members, payments  # noqa: F401
+from fund.admin import config, draws, groups, jobs, loans, members, notifications, payments  # noqa: F401
 
 admin.site.index_title = _("Dashboard")
