@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.bitpin",
     "tests.fixtures.worker",
     "tests.fixtures.browser",
+    "tests.fixtures.botapi",
 ]
 
 # The month most tests live in: a fixed month keeps tests independent of today's date.
