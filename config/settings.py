@@ -1,9 +1,11 @@
 """Saghat's one settings module: everything configurable comes from the environment or `.env`."""
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +25,9 @@ if not DEBUG and not TESTING and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret when DEBUG is off.")
 if not DEBUG and not TESTING and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY is too short: use at least 32 random characters.")
+if not DEBUG and not TESTING and len(set(SECRET_KEY)) < 10:
+    # Long but not random (36 times the same character, a short word repeated): as guessable as a short key.
+    raise ImproperlyConfigured("SECRET_KEY has too little variety: use at least 32 random characters.")
 
 ALLOWED_HOSTS = [h.strip() for h in env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"]) if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.list("CSRF_TRUSTED_ORIGINS", default=[]) if o.strip()]
@@ -43,14 +48,18 @@ INSTALLED_APPS = [
     "import_export",
     "django_q",
     "simple_history",
+    "axes",
+    "csp",
     "fund",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "fund.persian.PersianDigitsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -58,6 +67,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "fund.middleware.AdminOnlyForOperatorsMiddleware",
+    "fund.security.PrivatePagesMiddleware",
+    # Last, as django-axes asks: it turns a paused login into its answer (fund.security.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -126,6 +138,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 1,
     "label": _("Background jobs"),
+    # django-q2 logs every task at INFO: four lines a minute from the schedules alone.
+    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
 }
 if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
     Q_CLUSTER["redis"] = REDIS_URL
@@ -148,6 +162,25 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 24 * 7)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
+# How many reverse proxies (each appending to X-Forwarded-For) stand between clients and gunicorn.
+# 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Login throttling: django-axes, the pair (user name, client address) is paused after
+# LOGIN_FAILURE_LIMIT failures within LOGIN_FAILURE_WINDOW seconds, for that long (fund/security.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a paused pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_FAILURE_WINDOW)  # a bare number would mean hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the inner list is AND: both must match
+AXES_CLIENT_IP_CALLABLE = "fund.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "fund.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Axes' own admin pages are not styled for unfold; `manage.py axes_reset_username NAME` lifts a pause.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # --- Language and time ------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fa")
@@ -184,6 +217,9 @@ BITPIN_API_BASE_URL = env.str("BITPIN_API_BASE_URL", default="https://api.bitpin
 BITPIN_API_KEY = env.str("BITPIN_API_KEY", default="")
 BITPIN_CONNECT_TIMEOUT = env.float("BITPIN_CONNECT_TIMEOUT", default=3.0)
 BITPIN_READ_TIMEOUT = env.float("BITPIN_READ_TIMEOUT", default=10.0)
+# The whole request, answer included, ends by then: a server dripping a byte at a time never
+# trips the read timeout, which counts from the last byte.
+BITPIN_DEADLINE = env.float("BITPIN_DEADLINE", default=BITPIN_CONNECT_TIMEOUT + BITPIN_READ_TIMEOUT + 2)
 BITPIN_SWEEP_CONCURRENCY = env.int("BITPIN_SWEEP_CONCURRENCY", default=16)
 
 # --- Notifications: Telegram and Bale bots (a channel without a token is off) -----------------------------
@@ -206,6 +242,24 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy on every response (django-csp). Scripts and styles come only from our own
+# static files. unfold's admin needs two relaxations: Alpine.js evaluates its x-data expressions
+# with `new Function` ('unsafe-eval'), and unfold, Alpine's :style and htmx write inline styles
+# ('unsafe-inline' for styles only; no inline script runs anywhere). Swagger UI's CSS uses data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_EVAL],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 if SECURE_HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -219,8 +273,10 @@ if SECURE_HTTPS:
 # --- Import / export -------------------------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
-IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# An upload waits for its confirmation half an hour at most, and goes once confirmed or refused.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "fund.admin.imports.UploadCache"
+# Off: the library only drops a leading "="; every export goes through fund.text.safe_cell instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- History ---------------------------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -231,10 +287,22 @@ if TESTING:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A refused request (403) is logged in one line: its traceback says nothing about a fault.
+    "filters": {"no_traceback_for_403": {"()": "fund.logs.NoTracebackForForbidden"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["no_traceback_for_403"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- The JSON API (/api/) ---------------------------------------------------------------------------------
+# The ninja app serves the documentation page's scripts from our static files, not from a CDN.
+INSTALLED_APPS += ["ninja"]
+# Errors under /api/ that ninja never sees (unknown address, wrong method) answer JSON too.
+MIDDLEWARE += ["fund.api.errors.JsonErrorsMiddleware"]
+# Bearer tokens expire after this many seconds (8 hours, like a session, by default).
+API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=60 * 60 * 8)
+if API_TOKEN_LIFETIME <= 0:
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME must be a positive number of seconds.")
 
 from config.unfold import UNFOLD  # noqa: E402  (kept in its own module: it is long and admin-only)
 

@@ -4,6 +4,7 @@ Every page of the sidebar is readable by operators and inspectors alike (fund.ad
 each may change is decided by the admin classes, so no item needs a permission callback.
 """
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +14,9 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Friendly USDT loan fund"),
     "SITE_URL": "/",
     "SITE_SYMBOL": "savings",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("fund/favicon.svg")},
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
@@ -38,6 +42,11 @@ UNFOLD = {
                         "icon": "account_balance",
                         "link": reverse_lazy("admin:fund_loan_changelist"),
                     },
+                    {
+                        "title": _("Payouts"),
+                        "icon": "send_money",
+                        "link": reverse_lazy("admin:fund_payout_changelist"),
+                    },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
                     {
                         "title": _("Notifications"),
@@ -48,6 +57,11 @@ UNFOLD = {
                         "title": _("Linked chats"),
                         "icon": "chat",
                         "link": reverse_lazy("admin:fund_chatlink_changelist"),
+                    },
+                    {
+                        "title": _("Wallet readings"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:fund_reconciliation_changelist"),
                     },
                     {
                         "title": _("Fund configuration"),

@@ -6,17 +6,25 @@ VERIFIED, REJECTED (for good: the reason is written on the payment) or RETRY (a 
 the payment stays pending and the sweep tries again later). Another Bitpin contract is a change to
 ``_request`` and ``_parse`` only.
 
+Every request has an overall deadline (``BITPIN_DEADLINE``), not only per-read timeouts: a server
+that drips one byte every few seconds never trips a read timeout, and would otherwise hold a job
+until django-q2 kills it with nothing recorded. A request past its deadline is a timeout like any
+other, a passing failure.
+
 Nothing here touches the database: the caller (fund.payments) applies the answer.
 """
 
 from __future__ import annotations
 
 import enum
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -56,14 +64,81 @@ class _TryLater(Exception):
 
 
 def make_client() -> httpx.Client:
-    """A client for the configured Bitpin API. Thread-safe: the sweep shares one across threads."""
+    """A client for the configured Bitpin API. Thread-safe: the sweep shares one across threads.
+
+    Every request it sends, and the reading of its answer, ends by ``BITPIN_DEADLINE`` seconds.
+    """
     timeout = httpx.Timeout(settings.BITPIN_READ_TIMEOUT, connect=settings.BITPIN_CONNECT_TIMEOUT)
+    limits = httpx.Limits(max_connections=max(settings.BITPIN_SWEEP_CONCURRENCY, 1) * 2)
     return httpx.Client(
         base_url=settings.BITPIN_API_BASE_URL,
         timeout=timeout,
         headers={"Authorization": f"Token {settings.BITPIN_API_KEY}", "Accept": "application/json"},
-        limits=httpx.Limits(max_connections=max(settings.BITPIN_SWEEP_CONCURRENCY, 1) * 2),
+        transport=_DeadlineTransport(settings.BITPIN_DEADLINE, limits=limits),
+        # Environment proxies would be mounted as other transports, without the deadline.
+        trust_env=False,
     )
+
+
+# --- the overall deadline ------------------------------------------------------------------------
+# httpx only knows per-operation timeouts. The transport below records, per thread, when the
+# current request must be over; the network streams it opens cap every connect, read and write at
+# the time that is left, so the socket itself times out at the deadline (no helper threads, and the
+# answer is httpx's ordinary timeout error).
+_request_deadline = threading.local()
+
+
+def _time_left(timeout: float | None) -> float | None:
+    deadline = getattr(_request_deadline, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's overall deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _time_left(timeout), **kwargs))
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self, deadline: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+        # httpx has no public way to choose httpcore's network backend; the pool reads this
+        # attribute whenever it opens a connection.
+        self._pool._network_backend = _DeadlineBackend()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _request_deadline.at = time.monotonic() + self.deadline
+        try:
+            response = super().handle_request(request)
+            response.read()  # the body too, while the deadline holds (Bitpin's answers are small)
+            return response
+        finally:
+            _request_deadline.at = None
 
 
 def check_payment(bitpin_id: str, expected: Decimal, *, client: httpx.Client | None = None) -> Answer:
@@ -105,10 +180,10 @@ def classify(payment: BitpinPayment, expected: Decimal) -> Answer:
     return Answer(Outcome.VERIFIED, message % {"amount": format_usdt(payment.amount), "status": payment.status})
 
 
-def _request(client: httpx.Client, bitpin_id: str) -> httpx.Response | None:
+def _request(client: httpx.Client, bitpin_id: str, *, collection: str = "payments") -> httpx.Response | None:
     """The HTTP exchange: the response to parse, None for an unknown id, _TryLater otherwise."""
     # The id comes from a person: quoted as one path segment so it cannot reach another URL.
-    path = f"/v1/mch/payments/{quote(bitpin_id, safe='')}/"
+    path = f"/v1/mch/{collection}/{quote(bitpin_id, safe='')}/"
     try:
         response = client.get(path)
     except httpx.TimeoutException:
@@ -143,6 +218,79 @@ def _parse(response: httpx.Response, bitpin_id: str) -> BitpinPayment:
     if payment.id != bitpin_id:
         raise _TryLater(_("Bitpin answered about another payment id (“%(id)s”).") % {"id": payment.id[:100]})
     return payment
+
+
+# --- payouts and the wallet (DESIGN.md, "Loan payout", "Reconciliation with the wallet") ------------
+
+
+def check_transfer(transfer_id: str, expected: Decimal, *, client: httpx.Client | None = None) -> Answer:
+    """Ask Bitpin about the fund's outgoing transfer ``transfer_id`` and classify it against ``expected``.
+
+    ``GET /v1/mch/transfers/{id}/`` answers like a payment (id, amount, currency, status), and the
+    same three classes apply, except that a payout's amount must equal what the fund owes exactly.
+    """
+    own_client = client is None
+    client = client or make_client()
+    try:
+        response = _request(client, transfer_id, collection="transfers")
+        if response is None:
+            return Answer(Outcome.REJECTED, _("Bitpin does not know the transfer id “%(id)s”.") % {"id": transfer_id})
+        return classify_transfer(_parse(response, transfer_id), expected)
+    except _TryLater as error:
+        return Answer(Outcome.RETRY, str(error))
+    finally:
+        if own_client:
+            client.close()
+
+
+def classify_transfer(transfer: BitpinPayment, expected: Decimal) -> Answer:
+    """Verified when completed, in USDT and for exactly ``expected`` (DESIGN.md, "Loan payout")."""
+    status = transfer.status.strip().lower()
+    if status in WAITING_STATUSES:
+        message = _("Bitpin says the transfer is still “%(status)s”; it will be checked again.")
+        return Answer(Outcome.RETRY, message % {"status": transfer.status})
+    if status not in COMPLETED_STATUSES:
+        message = _("Bitpin reports the transfer as “%(status)s”, not completed.")
+        return Answer(Outcome.REJECTED, message % {"status": transfer.status})
+    if transfer.currency.strip().upper() != CURRENCY:
+        message = _("Bitpin reports the transfer in %(currency)s, not USDT.")
+        return Answer(Outcome.REJECTED, message % {"currency": transfer.currency})
+    if transfer.amount != expected:
+        message = _("Bitpin reports a transfer of %(sent)s USDT, not the %(expected)s USDT recorded.")
+        return Answer(
+            Outcome.REJECTED, message % {"sent": format_usdt(transfer.amount), "expected": format_usdt(expected)}
+        )
+    message = _("Checked with Bitpin: %(amount)s USDT sent, %(status)s.")
+    return Answer(Outcome.VERIFIED, message % {"amount": format_usdt(transfer.amount), "status": transfer.status})
+
+
+class WalletUnreadable(Exception):
+    """The wallet's balance could not be read now; ``str()`` says why, for a person."""
+
+
+def wallet_balance(*, client: httpx.Client | None = None) -> Decimal:
+    """The fund wallet's USDT balance: ``GET /v1/mch/wallets/USDT/`` → ``balance``.
+
+    Raises WalletUnreadable for every failure (the reading is simply taken again later).
+    """
+    own_client = client is None
+    client = client or make_client()
+    try:
+        response = _request(client, CURRENCY, collection="wallets")
+        if response is None:
+            raise WalletUnreadable(_("Bitpin does not know the fund's USDT wallet."))
+        try:
+            balance = _decimal(response.json(parse_float=Decimal)["balance"])
+        except (ValueError, KeyError, TypeError, InvalidOperation):
+            raise WalletUnreadable(_("Bitpin's answer could not be read.")) from None
+        if balance < 0:
+            raise WalletUnreadable(_("Bitpin's answer could not be read."))
+        return balance
+    except _TryLater as error:
+        raise WalletUnreadable(str(error)) from None
+    finally:
+        if own_client:
+            client.close()
 
 
 def _decimal(value: Any) -> Decimal:

@@ -14,9 +14,10 @@ from decimal import Decimal
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
+from fund import loans
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
-from fund.money import ZERO, round_up_to_cent
+from fund.money import ZERO
 
 FIRST_NAMES = ["Ali", "Sara", "Reza", "Maryam", "Hossein", "Zahra", "Mehdi", "Fatemeh", "Amir", "Narges",
                "Kaveh", "Leila", "Babak", "Shirin", "Omid", "Parisa"]  # fmt: skip
@@ -39,11 +40,6 @@ class DemoSummary:
 class _OpenLoan:
     loan: Loan
     remaining: Decimal
-
-
-def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
-    """DESIGN.md, "Loan": max(minimum repayment, amount ÷ max months rounded up to the cent)."""
-    return max(config.min_repayment, round_up_to_cent(amount / config.max_repayment_months))
 
 
 def generate_fund(
@@ -96,8 +92,7 @@ def generate_fund(
                     repayment = min(loan.monthly_minimum, opened.remaining)
                     opened.remaining -= repayment
                     if opened.remaining == ZERO:
-                        loan.state = Loan.State.SETTLED
-                        loan.settled_month = month
+                        loans.settle_in_history(loan, month)
                         settled.append(loan)
                         del open_loans[member.pk]
                 cash += fee + repayment
@@ -113,7 +108,7 @@ def generate_fund(
                 payments = []
             # About one loan per month for a small fund, more for a large one, while cash allows.
             # Settle in the database before new loans: one active loan per member is a constraint.
-            Loan.objects.bulk_update(settled, ["state", "settled_month"], batch_size=BATCH)
+            loans.write_settlements(settled)
             settled = []
             new_loans: list[Loan] = []
             for _ in range(max(1, len(people) // 12)):
@@ -121,9 +116,9 @@ def generate_fund(
                 amount = Decimal(rng.choice([100, 150, 200, 300]))
                 if borrower.pk in open_loans or amount > cash or month == first:
                     continue
-                loan = Loan(
-                    member_id=borrower.pk, amount=amount, month=month,
-                    monthly_minimum=monthly_minimum(amount, config), note="demo history",
+                loan = loans.history_loan(
+                    Loan(), member_id=borrower.pk, month=month, amount=amount, config=config,
+                    state=Loan.State.ACTIVE, note="demo history",
                 )  # fmt: skip
                 new_loans.append(loan)
                 open_loans[borrower.pk] = _OpenLoan(loan, amount)
@@ -131,7 +126,7 @@ def generate_fund(
             Loan.objects.bulk_create(new_loans, batch_size=BATCH)
             loans_made += len(new_loans)
         Payment.objects.bulk_create(payments, batch_size=BATCH)
-        Loan.objects.bulk_update(settled, ["state", "settled_month"], batch_size=BATCH)
+        loans.write_settlements(settled)
         # Members repaying a loan are not asking for another.
         User.objects.filter(pk__in=list(open_loans)).update(loan_request_amount=ZERO)
 

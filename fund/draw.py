@@ -19,16 +19,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import ledger, notifications, scoring
-from fund.demo import monthly_minimum
+from fund import ledger, loans, notifications, scoring
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
-from fund.models import Draw, FundConfig, Loan, User
+from fund.models import Draw, FundConfig, User
 from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
-    "active_loan": gettext_lazy("has an active loan"),
+    "active_loan": gettext_lazy("has an active loan"),  # reports from before loans awaited their payout
+    "open_loan": gettext_lazy("has an open loan"),
+    "leaving": gettext_lazy("is leaving"),
     "no_request": gettext_lazy("is not asking for a loan"),
     "request_exceeds_balance": gettext_lazy("asks for more than their balance"),
     "exceeds_fund_cash": gettext_lazy("asks for more than the fund's cash"),
@@ -78,8 +79,10 @@ def _money(amount: Decimal) -> str:
 
 def _out_reason(factors: MemberFactors) -> str | None:
     """DESIGN.md §2, checked in this order so each member gets the first reason that applies."""
-    if factors.has_active_loan:
-        return "active_loan"
+    if factors.is_leaving:
+        return "leaving"
+    if factors.has_open_loan:
+        return "open_loan"
     if factors.loan_request_amount <= ZERO:
         return "no_request"
     if factors.loan_request_amount > factors.balance:
@@ -180,7 +183,7 @@ def _refusal(month: JalaliMonth) -> DrawRefused | None:
     unpaid = ledger.unpaid_members(month)
     if unpaid:
         return DrawRefused.not_paid(month, unpaid)
-    if not User.objects.members().exists():
+    if not User.objects.paying().exists():
         return DrawRefused(_("The fund has no active members to draw from."), code="no_members")
     return None
 
@@ -221,9 +224,7 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
     if winner_id is not None:
         winner = User.objects.get(pk=winner_id)
         amount = next(Decimal(r["loan_request_amount"]) for r in report["rows"] if r["member_id"] == winner_id)
-        loan = Loan.objects.create(
-            member=winner, amount=amount, month=month, monthly_minimum=monthly_minimum(amount, config)
-        )
+        loan = loans.grant_loan(member=winner, amount=amount, month=month, config=config)
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])

@@ -17,7 +17,7 @@ import jdatetime
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
@@ -46,6 +46,11 @@ def to_ascii_digits(text: str) -> str:
 
 def to_persian_digits(text: str) -> str:
     return str(text).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+
+
+def in_language_digits(text: str) -> str:
+    """``text`` with Persian digits while Persian is active, as it is otherwise."""
+    return to_persian_digits(text) if (translation.get_language() or "").startswith("fa") else str(text)
 
 
 @total_ordering
@@ -217,12 +222,13 @@ class JalaliMonthFormField(forms.CharField):
         super().__init__(**kwargs)
 
     def prepare_value(self, value: Any) -> Any:
+        # A month Saghat fills in is shown in the page's digits; what a person typed stays as typed.
         if isinstance(value, int) and not isinstance(value, bool):
             try:
-                return str(JalaliMonth.from_int(value))
+                return in_language_digits(str(JalaliMonth.from_int(value)))
             except ValueError:
                 return value
-        return str(value) if isinstance(value, JalaliMonth) else value
+        return in_language_digits(str(value)) if isinstance(value, JalaliMonth) else value
 
     def to_python(self, value: Any) -> JalaliMonth | None:
         value = super().to_python(value)

@@ -17,7 +17,7 @@ from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, Q
 from django.db.models.functions import Coalesce
 
 from fund.jalali import JalaliMonth
-from fund.models import FundConfig, Loan, Payment, User
+from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountField, quantize
 
 VERIFIED = Payment.Status.VERIFIED
@@ -41,12 +41,23 @@ def _sum(expression: str | F, **filters: Q) -> Coalesce:
 class FundTotals:
     fees: Decimal
     repayments: Decimal
-    loans_granted: Decimal
+    loans_granted: Decimal  # every loan, awaiting payout or paid out: money no longer to lend
+    refunds: Decimal = ZERO  # verified refunds to members who left
+    refunds_pending: Decimal = ZERO  # refunds recorded, not yet verified: promised, like a loan awaiting payout
+    loans_paid_out: Decimal = ZERO  # verified loan payouts: what actually left the wallet
 
     @property
     def cash(self) -> Decimal:
-        """Fund cash = verified fees + verified repayments − loans granted (DESIGN.md, "Money")."""
-        return self.fees + self.repayments - self.loans_granted
+        """Fund cash = verified fees + verified repayments − loans granted − refunds (DESIGN.md,
+        "User and member"). A refund recorded and waiting for Bitpin counts as gone already, as a
+        loan awaiting payout does: that money is no longer there to lend."""
+        return self.fees + self.repayments - self.loans_granted - self.refunds - self.refunds_pending
+
+    @property
+    def expected_wallet_balance(self) -> Decimal:
+        """What the Bitpin wallet should hold: verified fees + verified repayments − verified loan
+        payouts − verified refunds (DESIGN.md, "User and member")."""
+        return self.fees + self.repayments - self.loans_paid_out - self.refunds
 
     @property
     def outstanding_principal(self) -> Decimal:
@@ -55,31 +66,68 @@ class FundTotals:
 
 
 def fund_totals(up_to: JalaliMonth | None = None, loans_before: JalaliMonth | None = None) -> FundTotals:
-    """The fund's totals: two queries. ``up_to`` limits payments to months ≤ it, ``loans_before``
-    limits loans to months < it (the draw's view of a month: DESIGN.md, "Monthly draw", §3)."""
+    """The fund's totals: three queries. ``up_to`` limits payments to months ≤ it, ``loans_before``
+    limits loans to months < it (the draw's view of a month: DESIGN.md, "Monthly draw", §3).
+    Verified payouts and refunds always count: they are money that has left the wallet."""
     payments = Payment.objects.filter(status=VERIFIED)
     if up_to is not None:
         payments = payments.filter(month__lte=up_to)
     paid = payments.aggregate(fees=_sum("fee"), repayments=_sum("repayment"))
     loans = Loan.objects.all() if loans_before is None else Loan.objects.filter(month__lt=loans_before)
     granted = loans.aggregate(total=_sum("amount"))["total"]
-    return FundTotals(fees=paid["fees"], repayments=paid["repayments"], loans_granted=granted)
+    return FundTotals(fees=paid["fees"], repayments=paid["repayments"], loans_granted=granted, **_paid_out())
+
+
+def _paid_out() -> dict[str, Decimal]:
+    """Payouts by kind and status, as FundTotals fields: one query over the (small) payouts table."""
+    verified, refund = Q(status=Payout.Status.VERIFIED), Q(kind=Payout.Kind.REFUND)
+    return Payout.objects.aggregate(
+        refunds=_sum("amount", filter=verified & refund),
+        refunds_pending=_sum("amount", filter=Q(status=Payout.Status.PENDING) & refund),
+        loans_paid_out=_sum("amount", filter=verified & Q(kind=Payout.Kind.LOAN)),
+    )
 
 
 def fund_cash() -> Decimal:
     return fund_totals().cash
 
 
+def expected_wallet_balance() -> Decimal:
+    """What the fund's Bitpin wallet should hold now, from the ledger alone (DESIGN.md, "Reconciliation")."""
+    return fund_totals().expected_wallet_balance
+
+
+def pending_inflows() -> Decimal:
+    """Payments still waiting for Bitpin: money that may be in the wallet before the ledger counts it."""
+    pending = Payment.objects.filter(status=Payment.Status.PENDING)
+    return quantize(pending.aggregate(total=_sum(_money(F("fee") + F("repayment"))))["total"])
+
+
 # --- members ----------------------------------------------------------------------------------
 
 
 def with_balance(members: QuerySet[User], up_to: JalaliMonth | None = None) -> QuerySet[User]:
-    """Annotate ``balance``: the sum of each member's verified membership fees (one subquery)."""
+    """Annotate ``balance``: each member's verified membership fees − verified refunds (two subqueries).
+
+    A member who left and was refunded has 0 (DESIGN.md, "User and member"). ``up_to`` is the
+    draw's view of a month, in which only members who have not left take part: refunds do not apply.
+    """
     payments = Payment.objects.filter(member=OuterRef("pk"), status=VERIFIED)
     if up_to is not None:
         payments = payments.filter(month__lte=up_to)
     total = payments.order_by().values("member").annotate(total=Sum("fee")).values("total")
-    return members.annotate(balance=Coalesce(Subquery(total, output_field=_MONEY), Value(ZERO), output_field=_MONEY))
+    fees = Coalesce(Subquery(total, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+    if up_to is not None:
+        return members.annotate(balance=fees)
+    refunds = (
+        Payout.objects.filter(member=OuterRef("pk"), kind=Payout.Kind.REFUND, status=Payout.Status.VERIFIED)
+        .order_by()
+        .values("member")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    refunded = Coalesce(Subquery(refunds, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+    return members.annotate(balance=_money(fees - refunded))
 
 
 def balance_of(member: User) -> Decimal:
@@ -104,9 +152,9 @@ def members_with_standing(month: JalaliMonth, members: QuerySet[User] | None = N
 
 
 def unpaid_members(month: JalaliMonth) -> list[User]:
-    """Active members without a verified payment for ``month``: one query."""
+    """Members who owe ``month``'s fee (a leaving member owes none) without a verified payment: one query."""
     paid = Payment.objects.filter(member=OuterRef("pk"), month=month, status=VERIFIED)
-    return list(User.objects.members().filter(~Exists(paid)).order_by("username"))
+    return list(User.objects.paying().filter(~Exists(paid)).order_by("username"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +167,7 @@ def paid_count(month: JalaliMonth) -> PaidCount:
     # IN (one indexed read of the month's payments), not EXISTS per member: the member page asks
     # on every visit, and an EXISTS for each of 10,000 members costs ~30 ms.
     paid = Payment.objects.filter(month=month, status=VERIFIED).values("member_id")
-    counts = User.objects.members().aggregate(total=Count("pk"), paid=Count("pk", filter=Q(pk__in=paid)))
+    counts = User.objects.paying().aggregate(total=Count("pk"), paid=Count("pk", filter=Q(pk__in=paid)))
     return PaidCount(paid=counts["paid"], total=counts["total"])
 
 
@@ -148,6 +196,11 @@ def loan_repaid(loan: Loan, include_pending: bool = False) -> Decimal:
 
 def active_loan(member: User) -> Loan | None:
     return with_repaid(Loan.objects.filter(member=member, state=Loan.State.ACTIVE)).first()
+
+
+def open_loan(member: User) -> Loan | None:
+    """The member's loan awaiting payout or being repaid, if any (at most one: DESIGN.md, "Loan")."""
+    return with_repaid(Loan.objects.filter(member=member, state__in=Loan.OPEN_STATES)).first()
 
 
 @dataclass(frozen=True)
@@ -229,7 +282,8 @@ class MemberFactors:
     total_loan_amount_received: Decimal = ZERO
     total_loans_received: int = 0
     loan_request_amount: Decimal = ZERO
-    has_active_loan: bool = False
+    has_open_loan: bool = False  # awaiting payout or active (DESIGN.md, "Monthly draw", §2)
+    is_leaving: bool = False
     paid_this_month: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -252,7 +306,7 @@ def draw_factors_and_totals(
     The draw needs both, and both read every verified payment: the per-member GROUP BY over the
     payments up to ``month`` also sums their repayments, and one small indexed query adds the
     payments after ``month`` (few or none: a draw is for the current month or a recent one).
-    Four queries, where the two functions take five and read the payments twice.
+    Five queries, where the two functions take six and read the payments twice.
     """
     queryset, paid, borrowed = _factor_queries(month, members)
     later = Payment.objects.filter(status=VERIFIED, month__gt=month).aggregate(
@@ -262,6 +316,7 @@ def draw_factors_and_totals(
         fees=sum((row["balance"] or ZERO for row in paid.values()), later["fees"]),
         repayments=sum((row["repaid"] or ZERO for row in paid.values()), later["repayments"]),
         loans_granted=sum((row["all_total"] or ZERO for row in borrowed.values()), ZERO),
+        **_paid_out(),
     )
     return _factors(queryset, paid, borrowed), totals
 
@@ -281,7 +336,7 @@ def _factor_queries(
         .annotate(
             last_payment_amount=Subquery(last_payment.values("total")[:1], output_field=_MONEY),
             previous_loan_amount=Subquery(last_loan.values("amount")[:1], output_field=_MONEY),
-            has_active_loan=Exists(Loan.objects.filter(member=OuterRef("pk"), state=Loan.State.ACTIVE)),
+            has_open_loan=Exists(Loan.objects.filter(member=OuterRef("pk"), state__in=Loan.OPEN_STATES)),
             paid_this_month=Exists(payments.filter(member=OuterRef("pk"), month=month)),
         )
         .order_by("pk")
@@ -330,7 +385,8 @@ def _factors(queryset: QuerySet[User], paid: dict[int, dict], borrowed: dict[int
                 total_loan_amount_received=loan.get("total") or ZERO,
                 total_loans_received=loan.get("count", 0),
                 loan_request_amount=quantize(member["loan_request_amount"]),
-                has_active_loan=member["has_active_loan"],
+                has_open_loan=member["has_open_loan"],
+                is_leaving=member["leaving_since"] is not None,
                 paid_this_month=member["paid_this_month"],
             )
         )
@@ -339,7 +395,7 @@ def _factors(queryset: QuerySet[User], paid: dict[int, dict], borrowed: dict[int
 
 _FACTOR_COLUMNS = (
     "pk", "username", "first_name", "last_name", "loan_request_amount",
-    "last_payment_amount", "previous_loan_amount", "has_active_loan", "paid_this_month",
+    "last_payment_amount", "previous_loan_amount", "has_open_loan", "paid_this_month", "leaving_since",
 )  # fmt: skip
 
 
@@ -353,14 +409,14 @@ def fund_config() -> FundConfig:
 def ledger_version() -> tuple[object, ...]:
     """Changes whenever anything the ledger reads is written: one query over indexed maxima only.
 
-    Members, payments and loans are covered twice: a new row raises its table's largest id (bulk
+    Members, payments, loans and payouts are covered twice: a new row raises its table's largest id (bulk
     inserts, such as an import, included) and every change made through a model's ``save()`` or
     ``delete()`` adds a history row, with its moment, to the table's audit trail. Read it *before*
     the figures it guards, so a write in between can only make a cache miss, never go unseen.
     """
     quote = connection.ops.quote_name
     parts = []
-    for model in (User, Payment, Loan):
+    for model in (User, Payment, Loan, Payout):
         history = model.history.model
         parts.append(f"(SELECT MAX({quote('id')}) FROM {quote(model._meta.db_table)})")
         parts.append(f"(SELECT MAX({quote('history_id')}) FROM {quote(history._meta.db_table)})")

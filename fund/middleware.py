@@ -9,6 +9,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -27,6 +28,9 @@ class AdminOnlyForOperatorsMiddleware:
             if not user.is_authenticated:
                 return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}")
             if not may_read(user):
+                messages.info(
+                    request, _("The back office is for the fund's operators and inspectors; this is your page.")
+                )
                 return redirect("member-home")
             if _has_nul(request):
                 # The admin's list filters pass parameters to the database as they are, and

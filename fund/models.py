@@ -14,6 +14,8 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from fund.audit import AuditedHistory as HistoricalRecords
@@ -25,6 +27,10 @@ class MemberQuerySet(models.QuerySet):
     def members(self) -> MemberQuerySet:
         """Active users who take part in the fund (pay each month, may win loans)."""
         return self.filter(is_active=True, is_member=True)
+
+    def paying(self) -> MemberQuerySet:
+        """Members who owe this month's fee: active, not leaving (DESIGN.md, "A member leaving")."""
+        return self.members().filter(leaving_since__isnull=True)
 
 
 class FundUserManager(UserManager.from_queryset(MemberQuerySet)):  # type: ignore[misc]
@@ -43,6 +49,12 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=8, choices=[("fa", _("Persian")), ("en", _("English"))], default="fa"
     )
+
+    # A member leaving (DESIGN.md, "A member leaving"): set when the operator records it; the
+    # member stays active (out of draws, owing nothing) until the refund payout is verified, then
+    # is made inactive and ``left_at`` says when. Only fund.payouts writes these two fields.
+    leaving_since = models.DateTimeField(_("leaving since"), null=True, blank=True, editable=False)
+    left_at = models.DateTimeField(_("left the fund at"), null=True, blank=True, editable=False)
 
     objects = FundUserManager()
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
@@ -63,9 +75,17 @@ class User(AbstractUser):
     def is_fund_member(self) -> bool:
         return self.is_active and self.is_member
 
+    @property
+    def is_leaving(self) -> bool:
+        """Recorded as leaving, refund not yet verified."""
+        return self.is_active and self.leaving_since is not None
+
 
 # Ten years: a longer schedule is a typo, and SQLite would store what PostgreSQL's smallint refuses.
 MAX_REPAYMENT_MONTHS = 120
+
+
+DEFAULT_FUND_NAME = gettext_noop("Saghat friendly fund")
 
 
 class FundConfig(models.Model):
@@ -93,6 +113,11 @@ class FundConfig(models.Model):
         blank=True,
         help_text=_("Leave empty to send no reminders."),
     )
+    reconciliation_tolerance = AmountField(
+        _("reconciliation tolerance (USDT)"),
+        default=Decimal("0.01"),
+        help_text=_("A wallet reading further than this from the ledger is flagged."),
+    )
 
     history = HistoricalRecords()
 
@@ -107,22 +132,31 @@ class FundConfig(models.Model):
             models.CheckConstraint(
                 condition=Q(max_repayment_months__lte=MAX_REPAYMENT_MONTHS), name="fundconfig_max_months_bounded"
             ),
+            models.CheckConstraint(
+                condition=Q(reconciliation_tolerance__gte=0), name="fundconfig_tolerance_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
-        return str(self.name)
+        # The default name is stored untranslated and shown in the reader's language; a name the
+        # operator chose is shown as written.
+        return gettext(self.name)
 
     @classmethod
     def load(cls) -> FundConfig:
         """The configuration row, created with the defaults the first time it is needed."""
-        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        config, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID, defaults={"name": DEFAULT_FUND_NAME})
         return config
 
 
 class Loan(models.Model):
     class State(models.TextChoices):
+        AWAITING_PAYOUT = "awaiting_payout", _("awaiting payout")
         ACTIVE = "active", _("active")
         SETTLED = "settled", _("settled")
+
+    # A member's open loan: the one they may hold at most (DESIGN.md, "Loan").
+    OPEN_STATES = (State.AWAITING_PAYOUT, State.ACTIVE)
 
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="loans"
@@ -130,7 +164,10 @@ class Loan(models.Model):
     amount = AmountField(_("amount (USDT)"))
     month = JalaliMonthField(_("month granted"), db_index=True)
     monthly_minimum = AmountField(_("monthly minimum repayment (USDT)"))
-    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.ACTIVE)
+    # The month the payout was verified: repayments are due from the month after it (DESIGN.md,
+    # "Loan payout"). Empty for imported loans, which are repaid from the month after they were granted.
+    paid_out_month = JalaliMonthField(_("month paid out"), null=True, blank=True)
     # Cached from the verified repayments (ledger.loan_repaid is the truth) so that the state,
     # which the one-active-loan constraint needs, can be reconciled; see payments.settle_loan.
     settled_month = JalaliMonthField(_("month settled"), null=True, blank=True)
@@ -146,7 +183,9 @@ class Loan(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="loan_amount_positive"),
             models.CheckConstraint(condition=Q(monthly_minimum__gt=0), name="loan_monthly_minimum_positive"),
-            models.UniqueConstraint(fields=["member"], condition=Q(state="active"), name="loan_one_active_per_member"),
+            models.UniqueConstraint(
+                fields=["member"], condition=Q(state__in=["awaiting_payout", "active"]), name="loan_one_open_per_member"
+            ),
             models.UniqueConstraint(fields=["member", "month"], name="loan_one_per_member_and_month"),
         ]
         indexes = [models.Index(fields=["member", "month"], name="loan_member_month")]
@@ -314,6 +353,166 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.month}"
+
+
+class ImportJob(models.Model):
+    """A large spreadsheet import run by the background worker instead of the web request.
+
+    The upload is kept only until the job has finished with it (checked and refused, or written):
+    then ``content`` is emptied. What the page shows (summary, problems, first rows) is kept.
+    """
+
+    class State(models.TextChoices):
+        CHECKING = "checking", _("checking")
+        CHECKED = "checked", _("checked, waiting for confirmation")
+        WRITING = "writing", _("writing")
+        DONE = "done", _("imported")
+        REFUSED = "refused", _("refused")
+
+    kind = models.CharField(_("kind"), max_length=20)
+    file_name = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(_("file content"), blank=True, default=b"")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.CHECKING)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    written = models.PositiveIntegerField(_("rows written"), default=0)
+    outcome = models.JSONField(_("outcome"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last change"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.file_name}"
+
+
+class Payout(models.Model):
+    """USDT sent from the fund's wallet: a loan to its winner, or a refund to a member who leaves.
+
+    Recorded by the operator with the Bitpin transfer id, checked with Bitpin like a payment
+    (DESIGN.md, "Loan payout", "A member leaving"); only fund.payouts changes it.
+    """
+
+    class Kind(models.TextChoices):
+        LOAN = "loan", _("loan payout")
+        REFUND = "refund", _("refund")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        VERIFIED = "verified", _("verified")
+        REJECTED = "rejected", _("rejected")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="payouts"
+    )
+    loan = models.ForeignKey(
+        Loan, verbose_name=_("loan"), on_delete=models.PROTECT, related_name="payouts", null=True, blank=True
+    )
+    amount = AmountField(_("amount (USDT)"))
+    transfer_id = models.CharField(_("Bitpin transfer id"), max_length=100)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("verified or rejected by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    note = models.TextField(_("verification note"), blank=True)
+    # The same retry bookkeeping as a payment's: the one sweep retries both (fund.verification).
+    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
+    last_error = models.TextField(_("last verification error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "verified", "rejected"]), name="payout_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="loan", loan__isnull=False) | Q(kind="refund", loan__isnull=True),
+                name="payout_loan_only_for_loans",
+            ),
+            # One payout in play per loan and per leaving member: a rejected one may be recorded again.
+            models.UniqueConstraint(
+                fields=["loan"], condition=~Q(status="rejected") & Q(kind="loan"), name="payout_one_per_loan"
+            ),
+            models.UniqueConstraint(
+                fields=["member"], condition=~Q(status="rejected") & Q(kind="refund"), name="payout_one_refund"
+            ),
+            models.UniqueConstraint(
+                fields=["transfer_id"], condition=~Q(status="rejected"), name="payout_transfer_id_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="payout_status_next_attempt")]
+
+    def __str__(self) -> str:
+        return _("%(kind)s of %(amount)s USDT to %(member)s") % {
+            "kind": self.get_kind_display(),
+            "amount": self.amount,
+            "member": self.member_id and self.member.username,
+        }
+
+
+class Reconciliation(models.Model):
+    """A reading of the fund's Bitpin wallet compared with the ledger (DESIGN.md, "Reconciliation")."""
+
+    class Source(models.TextChoices):
+        BITPIN = "bitpin", _("read from Bitpin")
+        TYPED = "typed", _("typed by the operator")
+
+    taken_at = models.DateTimeField(_("taken at"), default=timezone.now, db_index=True)
+    wallet_balance = AmountField(_("wallet balance (USDT)"))
+    expected_balance = AmountField(_("expected wallet balance (USDT)"))
+    difference = models.DecimalField(_("difference (USDT)"), max_digits=20, decimal_places=8)
+    pending_inflows = AmountField(_("payments still pending (USDT)"), default=Decimal("0"))
+    tolerance = AmountField(_("tolerance (USDT)"))
+    flagged = models.BooleanField(_("difference beyond tolerance"), default=False)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("taken by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    taken_by_job = models.CharField(_("taken by job"), max_length=100, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+        ordering = ["-taken_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(wallet_balance__gte=0), name="reconciliation_wallet_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return _("Wallet reading of %(when)s") % {"when": self.taken_at}
 
 
 # --- notifications (DESIGN.md, "Notifications") -----------------------------------------------------

@@ -6,7 +6,7 @@ Money is always ``Decimal``, stored with 8 decimal places and at most 20 digits.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django import forms
@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from fund.jalali import to_ascii_digits
+from fund.text import has_format_marks
 
 DECIMAL_PLACES = 8
 MAX_DIGITS = 20
@@ -23,12 +24,17 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0")
 MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES) - QUANTUM
 
-# Arabic decimal separator (U+066B) and thousands separator (U+066C), Persian comma, plain comma.
-_SEPARATORS = {"٫": ".", "٬": "", "،": "", ",": "", "_": "", " ": "", "\u200c": "", "\u00a0": ""}
+# Arabic decimal separator (U+066B) and thousands separator (U+066C), Persian comma, plain comma,
+# and the spaces people group thousands with.
+_SEPARATORS = {"٫": ".", "٬": "", "،": "", ",": "", "_": "", " ": "", "\u00a0": ""}
 
 
 # Plain ASCII digits with at most 8 decimals and 12 integer digits (MAX_AMOUNT has 12).
 _PLAIN = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,8})?")
+# What an amount may be once digits and separators are normalised: digits and one decimal point.
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_EXPONENT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+MAX_TEXT = 60
 
 
 class AmountError(ValueError):
@@ -36,53 +42,69 @@ class AmountError(ValueError):
 
 
 def parse_amount(value: Any) -> Decimal:
-    """Turn what a person typed (or a spreadsheet cell) into a USDT amount.
+    """Turn what a person typed (or a spreadsheet cell) into a USDT amount: the one money parser.
 
-    Accepts Persian and Arabic digits, thousands separators and the Arabic decimal point.
-    Rejects empty text, NaN, infinities, negatives, more than 8 decimals and absurd sizes,
-    raising AmountError with a message for the person.
+    Accepts plain decimals written with ASCII, Persian or Arabic digits, thousands separators and
+    the Arabic decimal point. Refuses, with AmountError and a message for the person: empty text,
+    anything that is not a plain decimal (exponents such as 1e3, NaN, infinities, signs, other
+    scripts' digits, letters), invisible marks, negatives, more than 8 decimals and more than
+    12 integer digits. Never raises anything else, whatever the input.
     """
     if isinstance(value, bool) or value is None:
         raise AmountError(_("Enter an amount."))
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        # Spreadsheet cells arrive as floats: repr gives the shortest text that round-trips.
-        number = _to_decimal(repr(value))
-    elif isinstance(value, str) and _PLAIN.fullmatch(value):
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
         # The common cell, "20" or "1250.5": nothing to normalise and within every limit below.
         return quantize(Decimal(value))
-    else:
-        text = to_ascii_digits(str(value)).strip()
-        for sep, replacement in _SEPARATORS.items():
-            text = text.replace(sep, replacement)
-        if not text:
-            raise AmountError(_("Enter an amount."))
-        if len(text) > 60:
-            raise AmountError(_("That amount is too long."))
-        number = _to_decimal(text)
-    return check_amount(number)
+    if isinstance(value, Decimal):
+        return check_amount(value)
+    if isinstance(value, int):
+        return check_amount(Decimal(value))
+    if isinstance(value, float):
+        # Spreadsheet cells arrive as floats: repr gives the shortest text that round-trips
+        # (and may use an exponent, 1e-05, which is the spreadsheet's spelling, not a person's).
+        if value != value or value in (float("inf"), float("-inf")):
+            raise AmountError(_("The amount must be a finite number."))
+        return check_amount(Decimal(repr(value)))
+    return check_amount(_decimal_of_text(str(value)))
 
 
-def _to_decimal(text: str) -> Decimal:
-    try:
+def _decimal_of_text(typed: str) -> Decimal:
+    text = to_ascii_digits(typed).strip()
+    if not text:
+        raise AmountError(_("Enter an amount."))
+    if len(text) > MAX_TEXT:
+        raise AmountError(_("That amount is too long."))
+    if has_format_marks(text):
+        raise AmountError(_("The amount contains an invisible character (such as a direction mark); type it again."))
+    for sep, replacement in _SEPARATORS.items():
+        text = text.replace(sep, replacement)
+    if _DECIMAL.fullmatch(text):
         return Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise AmountError(_("“%(value)s” is not a number.") % {"value": text[:40]}) from None
+    unsigned = text[1:] if text[:1] in "+-" else text
+    if text[:1] == "-" and _DECIMAL.fullmatch(unsigned):
+        raise AmountError(_("The amount cannot be negative."))
+    if unsigned.lower() in {"nan", "snan", "inf", "infinity"}:
+        raise AmountError(_("The amount must be a finite number."))
+    if _EXPONENT.fullmatch(unsigned):
+        raise AmountError(_("Write the amount in plain digits, like 1500 or 12.5, without an exponent."))
+    raise AmountError(_("“%(value)s” is not a number.") % {"value": typed.strip()[:40]})
 
 
 def check_amount(number: Decimal) -> Decimal:
+    """A Decimal as money: finite, not negative, at most 8 decimals and MAX_AMOUNT.
+
+    Only comparisons and quantize within MAX_AMOUNT: normalize() or arithmetic on a huge
+    exponent (1E+1000000) would raise decimal.Overflow instead of a message.
+    """
     if not number.is_finite():
         raise AmountError(_("The amount must be a finite number."))
     if number < 0:
         raise AmountError(_("The amount cannot be negative."))
-    exponent = number.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -DECIMAL_PLACES:
-        raise AmountError(_("Use at most 8 decimal places."))
     if number > MAX_AMOUNT:
         raise AmountError(_("The amount is too large."))
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -DECIMAL_PLACES and quantize(number) != number:
+        raise AmountError(_("Use at most 8 decimal places."))
     return quantize(number)
 
 

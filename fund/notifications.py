@@ -206,12 +206,14 @@ def localize(value: Any, language: str) -> str:
     return str(value)
 
 
-def render(event: str, language: str, context: dict[str, Any], name: str = "", fund: str = "") -> tuple[str, str]:
+def render(
+    event: str, language: str, context: dict[str, Any], name: str = "", config: FundConfig | None = None
+) -> tuple[str, str]:
     """The subject and text of ``event`` for one recipient, in ``language``."""
     message = MESSAGES["draw_result_none" if event == DRAW_RESULT and not context.get("winner") else event]
     with translation.override(language):
         values = {key: localize(value, language) for key, value in context.items()}
-        fund = fund or str(FundConfig.load().name)
+        fund = str(config or FundConfig.load())  # the default name is shown in the reader's language
         values.update(name=name, fund=fund)
         subject, body = str(message.subject), str(message.body)
         # Every message names the fund: at the end, unless its wording places it itself.
@@ -296,14 +298,14 @@ def _write(event: str, key: str, recipients: list[User], context: dict[str, Any]
     channels = channels_of(recipients)
     configured = set(botapi.configured_channels())
     personal = MESSAGES[event].personal
-    fund = str(FundConfig.load().name)
+    config = FundConfig.load()
     texts: dict[tuple[str, str], tuple[str, str]] = {}
     rows = []
     for member in recipients:
         name = (member.get_full_name() or member.username) if personal else ""
         language = member.language or settings.LANGUAGE_CODE
         if (language, name) not in texts:
-            texts[language, name] = render(event, language, context, name, fund)
+            texts[language, name] = render(event, language, context, name, config)
         subject, text = texts[language, name]
         row = {"event": event, "key": key, "member": member, "language": language, "subject": subject, "text": text}
         if not channels[member.pk]:
@@ -324,11 +326,11 @@ def _write_broadcast(event: str, key: str, members: QuerySet[User], context: dic
     """The same rows as ``_write`` for a message that does not name its recipient (the draw's
     result to every member), written by the database: an INSERT … SELECT per language and channel,
     so a draw issues the same number of queries for 20 members and for 10,000."""
-    fund = str(FundConfig.load().name)
+    config = FundConfig.load()
     configured = set(botapi.configured_channels())
     to_send = False
     for language in ("fa", "en"):
-        subject, text = render(event, language, context, "", fund)
+        subject, text = render(event, language, context, "", config)
         audience = members.filter(language="en") if language == "en" else members.exclude(language="en")
         reached = Q()
         for channel, recipients in _by_channel(audience).items():

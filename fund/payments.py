@@ -1,4 +1,4 @@
-"""Payments: submitting, verifying with Bitpin, settling loans (DESIGN.md, "Payment", "Bitpin verification", "Loan").
+"""Payments: submitting and verifying with Bitpin (DESIGN.md, "Payment", "Bitpin verification").
 
 Every change of a payment's state goes through this module, whoever asks: the member page, the
 admin, the worker's jobs, the spreadsheet import and the tests. Each refusal is a PaymentRefused
@@ -9,52 +9,41 @@ Races are settled where they happen:
   constraints (one payment per member and month, one use of a Bitpin id) catch whatever slips past;
 - a payment's decision (verified / rejected) is taken once: every decision first claims the row
   with SELECT … FOR UPDATE and proceeds only while it is still pending, so a Bitpin answer racing
-  a manual verification never counts a payment twice or flips a verified payment back.
+  a manual verification never counts a payment twice or flips a verified payment back;
+- a repayment counts only within what is still owed on its loan at that moment, read under the
+  loan's row lock by fund.loans, which also settles the loan once it is repaid.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, OuterRef, Q, Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, notifications, tasks
+from fund import bitpin, loans, notifications, tasks, verification
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
-from fund.money import ZERO, AmountError, check_amount, format_usdt, quantize
+from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payment.Status.PENDING, Payment.Status.VERIFIED, Payment.Status.REJECTED
-BITPIN_ID_MAX_LENGTH = Payment._meta.get_field("bitpin_id").max_length
-
-# Back-off between Bitpin attempts: 1, 2, 4 … minutes, at most an hour (the sweep runs every minute).
-RETRY_BASE = dt.timedelta(minutes=1)
-RETRY_MAX = dt.timedelta(hours=1)
-# A payment whose verification job never ran (a worker died) is swept after this long.
-LOST_JOB_AFTER = dt.timedelta(minutes=1)
-# The sweep claims what it will check for this long, so an overlapping sweep leaves it alone.
-SWEEP_LEASE = dt.timedelta(minutes=5)
-# The sweep stops starting new lookups after this long: the job must end well within django-q's timeout.
-SWEEP_TIME_BUDGET_SECONDS = 60.0
-SWEEP_BATCH = 5000
 
 
 class PaymentRefused(Exception):
-    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns."""
+    """A payment rule said no. ``message`` is for the person; ``field`` is the form field it concerns;
+    ``code`` names the rule for programs (the JSON API answers "already paid" with 409)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ALREADY_PAID = "already_paid"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = str(message)
         self.field = field
+        self.code = code
 
 
 def no_key_note() -> str:
@@ -64,28 +53,9 @@ def no_key_note() -> str:
 # --- submitting -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RepaymentDue:
-    """This month's repayment on the member's active loan: what the form shows and the rule checks."""
-
-    loan: Loan
-    still_owed: Decimal
-    bounds: ledger.RepaymentBounds
-
-
-def repayment_due(*, member: User, month: JalaliMonth) -> RepaymentDue | None:
-    """The repayment a payment for ``month`` must carry, or None when no loan is being repaid.
-
-    Still owed = the loan's amount − its verified and pending repayments: a payment waiting for
-    Bitpin already covers its share, so two payments can never together overpay the loan.
-    A loan is repaid from the month after it was granted (its own month was paid before the draw).
-    """
-    loan = Loan.objects.filter(member=member, state=Loan.State.ACTIVE, month__lt=month).first()
-    if loan is None:
-        return None
-    # quantize: SQLite sums decimals as floats; the fund's figures have 8 places, not float noise.
-    still_owed = max(loan.amount - quantize(ledger.loan_repaid(loan, include_pending=True)), ZERO)
-    return RepaymentDue(loan=loan, still_owed=still_owed, bounds=ledger.repayment_bounds(loan, still_owed))
+# What this month's repayment must be: the loan module decides (the form reads it, submissions lock it).
+RepaymentDue = loans.RepaymentDue
+repayment_due = loans.repayment_due
 
 
 def submit_payment(
@@ -104,17 +74,11 @@ def submit_payment(
     Stored pending and verified by a job once this transaction commits; imported history is
     verified at once. Raises PaymentRefused, and writes nothing, when any rule says no.
     """
-    fee = _amount(fee, "fee")
-    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
-    bitpin_id = _clean_bitpin_id(bitpin_id, source)
-    _check_month(month, source)
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
         member = _lock_member(member, history=source == Payment.Source.IMPORT)
-        _check_not_paid(member, month, source)
-        _check_fee(fee)
-        loan = _check_repayment(member, month, repayment)
-        _check_bitpin_id_free(bitpin_id)
+        loan = _check_submission(member, month, fee, repayment, bitpin_id, source)
         if loan_request is not None:
             change_loan_request(member=member, amount=loan_request)
         payment = _create(
@@ -131,8 +95,48 @@ def submit_payment(
             tasks.queue(tasks.VERIFY_PAYMENT, payment.pk)
             notifications.payment_received(payment)
         elif payment.loan_id:
-            settle_loan_if_repaid(payment.loan)
+            loans.settle_if_repaid(payment.loan)
     return payment
+
+
+def check_payment(
+    *,
+    member: User,
+    month: JalaliMonth,
+    fee: Decimal,
+    repayment: Decimal = ZERO,
+    bitpin_id: str,
+    source: str = Payment.Source.MEMBER,
+) -> None:
+    """Every rule of submit_payment, writing nothing: a form shows a refusal on its field with it.
+
+    Raises PaymentRefused like submit_payment. Passing is no promise: submit_payment checks again
+    under the member's lock, since another submission may land in between.
+    """
+    fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
+    current = _member_taking_part(User.objects.filter(pk=member.pk).first(), member, source == Payment.Source.IMPORT)
+    _check_submission(current, month, fee, repayment, bitpin_id, source)
+
+
+def _parse_submission(
+    month: JalaliMonth, fee: Decimal, repayment: Decimal | None, bitpin_id: str, source: str
+) -> tuple[Decimal, Decimal, str]:
+    fee = _amount(fee, "fee")
+    repayment = _amount(repayment if repayment is not None else ZERO, "repayment")
+    bitpin_id = _clean_bitpin_id(bitpin_id, source)
+    _check_month(month, source)
+    return fee, repayment, bitpin_id
+
+
+def _check_submission(
+    member: User, month: JalaliMonth, fee: Decimal, repayment: Decimal, bitpin_id: str, source: str
+) -> Loan | None:
+    """The rules that read the database; returns the loan the repayment goes to."""
+    _check_not_paid(member, month, source)
+    _check_fee(fee)
+    loan = _check_repayment(member, month, repayment)
+    _check_bitpin_id_free(bitpin_id)
+    return loan
 
 
 def change_loan_request(*, member: User, amount: Decimal) -> User:
@@ -154,14 +158,12 @@ def _amount(value: Decimal, field: str) -> Decimal:
 
 
 def _clean_bitpin_id(bitpin_id: str | None, source: str) -> str:
-    bitpin_id = (bitpin_id or "").strip()
+    try:
+        bitpin_id = normalise_bitpin_id(bitpin_id)  # the one spelling, for every path (fund.text)
+    except TextRefused as refused:
+        raise PaymentRefused(str(refused), "bitpin_id") from None
     if not bitpin_id and source != Payment.Source.IMPORT:
         raise PaymentRefused(_("Enter the Bitpin payment id."), "bitpin_id")
-    if len(bitpin_id) > BITPIN_ID_MAX_LENGTH:
-        message = _("The Bitpin payment id is too long (at most %(max)s characters).")
-        raise PaymentRefused(message % {"max": BITPIN_ID_MAX_LENGTH}, "bitpin_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in bitpin_id):
-        raise PaymentRefused(_("The Bitpin payment id cannot contain spaces."), "bitpin_id")
     return bitpin_id
 
 
@@ -177,17 +179,24 @@ def _check_month(month: JalaliMonth, source: str) -> None:
 
 def _lock_member(member: User, history: bool = False) -> User:
     """The member's row, locked; refused unless an active member (history may name one who has left)."""
-    locked = User.objects.select_for_update().filter(pk=member.pk).first()
-    if locked is None or not (locked.is_member if history else locked.is_fund_member):
-        name = locked.username if locked else member.username
+    return _member_taking_part(User.objects.select_for_update().filter(pk=member.pk).first(), member, history)
+
+
+def _member_taking_part(row: User | None, member: User, history: bool) -> User:
+    """``row`` (the member as read now), refused unless an active member (history may name one who has left)."""
+    if row is None or not (row.is_member if history else row.is_fund_member):
+        name = row.username if row else member.username
         raise PaymentRefused(_("%(member)s is not an active member of the fund.") % {"member": name})
-    return locked
+    if row.is_leaving and not history:
+        # DESIGN.md, "A member leaving": owes no more fees and cannot pay.
+        raise PaymentRefused(_("%(member)s is leaving the fund and pays nothing more.") % {"member": row.username})
+    return row
 
 
 def _check_not_paid(member: User, month: JalaliMonth, source: str) -> None:
     existing = Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).first()
     if existing is not None:
-        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month")
+        raise PaymentRefused(_already_paid(member, month, source, existing.status), "month", PaymentRefused.ALREADY_PAID)
 
 
 def _already_paid(member: User, month: JalaliMonth, source: str, status: str) -> str:
@@ -208,7 +217,9 @@ def _check_fee(fee: Decimal) -> None:
 
 def _check_repayment(member: User, month: JalaliMonth, repayment: Decimal) -> Loan | None:
     """DESIGN.md rule 4: the loan the repayment goes to, or None when it carries no repayment."""
-    due = repayment_due(member=member, month=month)
+    # The loan's row stays locked until the payment is written: an import or a verification
+    # counting a repayment on it at the same moment waits, then sees this one (fault 1 of issue 13).
+    due = loans.repayment_due(member=member, month=month, lock=True)
     if due is None:
         if repayment > ZERO:
             raise PaymentRefused(_("There is no active loan to repay: leave the repayment at 0."), "repayment")
@@ -255,7 +266,8 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
             )
     except IntegrityError:
         if Payment.objects.filter(member=member, month=month).exclude(status=REJECTED).exists():
-            raise PaymentRefused(_already_paid(member, month, source, VERIFIED), "month") from None
+            message = _already_paid(member, month, source, VERIFIED)
+            raise PaymentRefused(message, "month", PaymentRefused.ALREADY_PAID) from None
         if bitpin_id and Payment.objects.filter(bitpin_id=bitpin_id).exclude(status=REJECTED).exists():
             raise PaymentRefused(_bitpin_id_taken(), "bitpin_id") from None
         raise  # not a rule the member broke: never tell them their Bitpin id was taken when it was not
@@ -265,19 +277,39 @@ def _create(*, member: User, month: JalaliMonth, bitpin_id: str, source: str, **
 
 
 def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
-    """The payment counts from now on; settles its loan when this repayment completes it."""
+    """The payment counts from now on; settles its loan when this repayment completes it.
+
+    A repayment counts only within what is still owed at this moment (under the loan's lock): one
+    that would repay the loan past its amount — history imported while it waited, say — is
+    rejected instead, with a note saying why. The member may pay the month again.
+    """
     with transaction.atomic():
         claimed = _claim_pending(payment)
+        refusal = None
+        if claimed.loan_id and claimed.repayment > ZERO:
+            refusal = loans.check_repayments(
+                {claimed.loan_id: claimed.repayment}, pending_counts=False, excluding_payment=claimed.pk
+            ).get(claimed.loan_id)
+        if refusal is not None:
+            _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
+            return claimed
         _decide(claimed, VERIFIED, by, note)
         notifications.payment_verified(claimed)
         if claimed.loan_id and claimed.repayment > ZERO:
-            settle_loan_if_repaid(claimed.loan)
+            loans.settle_if_repaid(claimed.loan)
     return claimed
 
 
 def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
-    """The operator checked the payment themselves; the note says how (required)."""
-    return mark_verified(payment=payment, by=by, note=_required_note(note))
+    """The operator checked the payment themselves; the note says how (required).
+
+    Raises PaymentRefused when the payment was rejected instead (it would overpay its loan): the
+    rejection stands, and the operator reads why.
+    """
+    decided = mark_verified(payment=payment, by=by, note=_required_note(note))
+    if decided.status == REJECTED:
+        raise PaymentRefused(decided.note)
+    return decided
 
 
 def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
@@ -315,66 +347,6 @@ def _decide(payment: Payment, status: str, by: User | None, note: str) -> None:
     payment.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
 
 
-# --- loans ----------------------------------------------------------------------------------------
-
-
-def settle_loan_if_repaid(loan: Loan) -> bool:
-    """Settle the loan once its verified repayments reach its amount (DESIGN.md, "Loan")."""
-    with transaction.atomic():
-        loan = Loan.objects.select_for_update().get(pk=loan.pk)
-        if loan.state != Loan.State.ACTIVE:
-            return False
-        repaid = Payment.objects.filter(loan=loan, status=VERIFIED).aggregate(total=Sum("repayment"), last=Max("month"))
-        if quantize(repaid["total"] or ZERO) < loan.amount:
-            return False
-        loan.state = Loan.State.SETTLED
-        loan.settled_month = repaid["last"]
-        loan.save(update_fields=["state", "settled_month"])
-    return True
-
-
-def recompute_loan_states(loans: Iterable[Loan] | None = None) -> int:
-    """Make each loan's state agree with its verified repayments (after an import). Returns how many changed.
-
-    Settled when verified repayments reach the amount (settled in the month of the last one),
-    active otherwise. Settlements are written before re-activations so that the one-active-loan
-    constraint holds at every step; a member who would end up with two active loans is refused.
-    """
-    with transaction.atomic():
-        queryset = Loan.objects.all() if loans is None else Loan.objects.filter(pk__in=[loan.pk for loan in loans])
-        last_repaid = (
-            Payment.objects.filter(loan=OuterRef("pk"), status=VERIFIED).order_by("-month").values("month")[:1]
-        )
-        rows = list(ledger.with_repaid(queryset.select_for_update()).annotate(last_month=last_repaid).order_by("pk"))
-        for loan in rows:
-            loan.repaid = quantize(loan.repaid)  # SQLite sums decimals as floats
-        settle = [loan for loan in rows if loan.repaid >= loan.amount and loan.state != Loan.State.SETTLED]
-        reopen = [loan for loan in rows if loan.repaid < loan.amount and loan.state != Loan.State.ACTIVE]
-        _check_one_active_per_member(rows)
-        for loan in settle:
-            loan.state, loan.settled_month = Loan.State.SETTLED, JalaliMonth.parse(loan.last_month)
-            loan.save(update_fields=["state", "settled_month"])
-        for loan in reopen:
-            loan.state, loan.settled_month = Loan.State.ACTIVE, None
-            loan.save(update_fields=["state", "settled_month"])
-    return len(settle) + len(reopen)
-
-
-def _check_one_active_per_member(rows: list[Loan]) -> None:
-    """Refuse, before writing anything, a history in which a member owes on two loans at once."""
-    owing = [loan for loan in rows if loan.repaid < loan.amount]
-    others = Loan.objects.filter(state=Loan.State.ACTIVE, member_id__in={loan.member_id for loan in owing})
-    owners: dict[int, list[Loan]] = {}
-    for loan in [*others.exclude(pk__in=[loan.pk for loan in rows]), *owing]:
-        owners.setdefault(loan.member_id, []).append(loan)
-    for loans in owners.values():
-        if len(loans) > 1:
-            months = ", ".join(sorted(str(loan.month) for loan in loans))
-            message = _("%(member)s would have more than one loan not yet repaid (granted %(months)s).")
-            member = User.objects.get(pk=loans[0].member_id)
-            raise PaymentRefused(message % {"member": member.username, "months": months})
-
-
 # --- verifying with Bitpin -------------------------------------------------------------------------
 
 
@@ -406,26 +378,11 @@ def apply_answer(payment: Payment, answer: bitpin.Answer) -> str:
         elif answer.outcome == bitpin.Outcome.REJECTED:
             reject_payment(payment=payment, by=None, note=answer.detail)
         else:
-            _record_retry(payment, answer.detail)
+            verification.record_retry(payment, answer.detail)
     except PaymentRefused:
         # Someone decided the payment while Bitpin was answering: their decision stands.
         return f"payment {payment.pk} was decided meanwhile; Bitpin said {answer.outcome}"
     return f"payment {payment.pk}: {answer.outcome}: {answer.detail}"
-
-
-def retry_delay(attempts: int) -> dt.timedelta:
-    """Back-off after the ``attempts``-th failed attempt: 1, 2, 4 … minutes, at most an hour."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
-
-
-def _record_retry(payment: Payment, error: str) -> None:
-    # A conditional UPDATE: only a still-pending payment is marked for another try.
-    attempts = payment.attempts + 1
-    Payment.objects.filter(pk=payment.pk, status=PENDING).update(
-        attempts=F("attempts") + 1,
-        last_error=error,
-        next_attempt_at=timezone.now() + retry_delay(attempts),
-    )
 
 
 def requeue_verification(*, payment_ids: list[int]) -> int:
@@ -437,47 +394,15 @@ def requeue_verification(*, payment_ids: list[int]) -> int:
 
 
 def sweep_pending_payments() -> int:
-    """Check every pending payment that is due again (the scheduled job). Returns how many were checked.
+    """Check every pending payment that is due again; returns how many were checked.
 
-    Bitpin is asked from a pool of threads sharing one HTTP client, so a slow API does not
-    serialise the sweep; answers are applied one by one in this thread, on its database connection.
+    The scheduled job sweeps payouts too (fund.verification.sweep): this is its payments part.
     """
-    payments = _claim_due_payments()
-    if not payments:
-        return 0
-    if not settings.BITPIN_API_KEY:
-        for payment in payments:
-            apply_answer(payment, ask_bitpin(payment))
-        return len(payments)
-    deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
-    checked = 0
-    with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
-        language = translation.get_language()
-        futures = {pool.submit(_ask_before, deadline, payment, client, language): payment for payment in payments}
-        for future in as_completed(futures):
-            answer = future.result()
-            if answer is not None:
-                apply_answer(futures[future], answer)
-                checked += 1
-    return checked
+    return verification.sweep([CHECKED])
 
 
-def _ask_before(deadline: float, payment: Payment, client: httpx.Client, language: str) -> bitpin.Answer | None:
-    # Past the budget the payment is left for the next sweep (its lease runs out soon).
-    if time.monotonic() > deadline:
-        return None
-    # The active language is per thread: notes are written in the sweep's language, not the default.
-    with translation.override(language):
-        return ask_bitpin(payment, client)
+retry_delay = verification.retry_delay  # the back-off between attempts, the same for every kind
 
 
-def _claim_due_payments() -> list[Payment]:
-    """Pending payments due for a check, leased so that an overlapping sweep skips them."""
-    now = timezone.now()
-    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_JOB_AFTER)
-    with transaction.atomic():
-        # skip_locked: two sweeps at once split the work instead of waiting for each other.
-        queryset = Payment.objects.select_for_update(skip_locked=True).filter(due, status=PENDING)
-        payments = list(queryset.order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:SWEEP_BATCH])
-        Payment.objects.filter(pk__in=[p.pk for p in payments]).update(next_attempt_at=now + SWEEP_LEASE)
-    return payments
+# The retry sweep (fund.verification) checks payments as one of its kinds.
+CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)

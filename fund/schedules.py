@@ -13,6 +13,7 @@ SCHEDULES = [
     ("Deliver notifications", tasks.DELIVER_NOTIFICATIONS, 1),
     ("Read the bots' messages (when there is no webhook)", tasks.POLL_BOT_UPDATES, 1),
     ("Tell operators about payments pending for over a day", tasks.WARN_PENDING_PAYMENTS, 60),
+    ("Compare the wallet with the ledger", tasks.RECONCILE_WALLET, 24 * 60),
 ]
 
 

@@ -1,7 +1,8 @@
 """A member's statement: every movement of their money, month by month, with running figures.
 
-Movements are the member's verified membership fees, verified loan repayments and the loans
-granted to them. Pending and rejected payments are not movements (nothing counts until verified,
+Movements are the member's verified membership fees, verified loan repayments, the loans
+granted to them and, for a member who left, the verified refund of their balance (DESIGN.md, "A
+member leaving"). Pending and rejected payments are not movements (nothing counts until verified,
 DESIGN.md "Payment", rule 7). Two queries, whatever the length of the history.
 
 The member page and the admin both call ``statement_rows(member)`` and ``statement_csv(member)``.
@@ -14,19 +15,26 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import DateTimeField, IntegerField, Value
 from django.utils.translation import gettext_lazy as _
 
 from fund.jalali import JalaliMonth
-from fund.models import Loan, Payment, User
+from fund.models import Loan, Payment, Payout, User
 from fund.money import ZERO, format_usdt
+from fund.text import safe_cell
 
-FEE, REPAYMENT, LOAN = "fee", "repayment", "loan"
-KIND_LABELS = {FEE: _("membership fee"), REPAYMENT: _("loan repayment"), LOAN: _("loan granted")}
+FEE, REPAYMENT, LOAN, REFUND = "fee", "repayment", "loan", "refund"
+KIND_LABELS = {
+    FEE: _("membership fee"),
+    REPAYMENT: _("loan repayment"),
+    LOAN: _("loan granted"),
+    REFUND: _("refund on leaving"),
+}
 CSV_HEADER = ["month", "movement", "amount", "balance", "loan_remaining", "bitpin_id"]
 
 # Within a month: the fee and repayments on older loans come first, then the loan the month's draw
 # granted (a draw runs only after everyone has paid), then any repayment on that new loan.
-_ORDER = {FEE: 0, REPAYMENT: 1, LOAN: 2}
+_ORDER = {FEE: 0, REPAYMENT: 1, LOAN: 2, REFUND: 4}
 _REPAYMENT_ON_NEW_LOAN = 3
 
 
@@ -37,7 +45,7 @@ class StatementRow:
     amount: Decimal
     balance: Decimal  # the member's balance (verified fees) after this movement
     loan_remaining: Decimal  # what the member still owes on all loans after this movement
-    reference: str = ""  # the Bitpin payment id of a fee or repayment
+    reference: str = ""  # the Bitpin payment id of a fee or repayment, the transfer id of a refund
 
     @property
     def label(self) -> str:
@@ -51,6 +59,7 @@ class StatementTotals:
     loans: Decimal
     balance: Decimal
     loan_remaining: Decimal
+    refunds: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,29 @@ def _movements(member: User) -> list[_Movement]:
             on_new_loan = payment.loan is not None and payment.loan.month == month
             order = _REPAYMENT_ON_NEW_LOAN if on_new_loan else _ORDER[REPAYMENT]
             movements.append(_Movement((month.index, order, payment.pk), REPAYMENT, month, payment.repayment, ref))
-    for loan in Loan.objects.filter(member=member):
-        movements.append(_Movement((loan.month.index, _ORDER[LOAN], loan.pk), LOAN, loan.month, loan.amount))
+    for pk, amount, month, verified_at, reference in _loans_and_refunds(member):
+        if month is not None:
+            month = JalaliMonth.from_int(month) if isinstance(month, int) else month
+            movements.append(_Movement((month.index, _ORDER[LOAN], pk), LOAN, month, amount))
+        else:
+            month = JalaliMonth.from_datetime(verified_at)
+            movements.append(_Movement((month.index, _ORDER[REFUND], pk), REFUND, month, amount, reference))
     return sorted(movements, key=lambda movement: movement.key)
+
+
+def _loans_and_refunds(member: User) -> list[tuple]:
+    """The member's loans (with their month) and verified refunds (with their moment): one query."""
+    loans = (
+        Loan.objects.filter(member=member)
+        .order_by()
+        .values_list("pk", "amount", "month", Value(None, output_field=DateTimeField()), Value(""))
+    )
+    refunds = (
+        Payout.objects.filter(member=member, kind=Payout.Kind.REFUND, status=Payout.Status.VERIFIED)
+        .order_by()
+        .values_list("pk", "amount", Value(None, output_field=IntegerField()), "verified_at", "transfer_id")
+    )
+    return list(loans.union(refunds, all=True))
 
 
 def statement_rows(member: User) -> list[StatementRow]:
@@ -84,6 +113,8 @@ def statement_rows(member: User) -> list[StatementRow]:
     for movement in _movements(member):
         if movement.kind == FEE:
             balance += movement.amount
+        elif movement.kind == REFUND:
+            balance -= movement.amount
         elif movement.kind == REPAYMENT:
             owed -= movement.amount
         else:
@@ -101,6 +132,7 @@ def statement_totals(rows: list[StatementRow]) -> StatementTotals:
         fees=total(FEE),
         repayments=total(REPAYMENT),
         loans=total(LOAN),
+        refunds=total(REFUND),
         balance=last.balance if last else ZERO,
         loan_remaining=last.loan_remaining if last else ZERO,
     )
@@ -111,27 +143,15 @@ def _plain(amount: Decimal) -> str:
     return format_usdt(amount).replace(",", "")
 
 
-def _safe_cell(text: str) -> str:
-    # A Bitpin id is typed by a member: never let a spreadsheet run it as a formula.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def statement_csv(member: User) -> str:
     """The statement as CSV text: stable English column names and movement codes, months as 1404/09."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in statement_rows(member):
-        writer.writerow(
-            [
-                str(row.month),
-                row.kind,
-                _plain(row.amount),
-                _plain(row.balance),
-                _plain(row.loan_remaining),
-                _safe_cell(row.reference),
-            ]
-        )
+        # Every cell through the one neutraliser of exports: a Bitpin id is typed by a member.
+        cells = [str(row.month), row.kind, _plain(row.amount), _plain(row.balance), _plain(row.loan_remaining)]
+        writer.writerow([safe_cell(cell) for cell in [*cells, row.reference]])
     return out.getvalue()
 
 

@@ -16,12 +16,16 @@ from fund.jalali import JalaliMonth
 # Dotted names: the schedules in migrations and the admin refer to these.
 VERIFY_PAYMENT = "fund.tasks.verify_payment"
 SWEEP_PENDING_PAYMENTS = "fund.tasks.sweep_pending_payments"
+VERIFY_PAYOUT = "fund.tasks.verify_payout"
+RECONCILE_WALLET = "fund.tasks.reconcile_wallet"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
 DELIVER_NOTIFICATIONS = "fund.tasks.deliver_notifications"
 POLL_BOT_UPDATES = "fund.tasks.poll_bot_updates"
 WARN_PENDING_PAYMENTS = "fund.tasks.warn_pending_payments"
+CHECK_IMPORT = "fund.tasks.check_import"
+WRITE_IMPORT = "fund.tasks.write_import"
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:
@@ -37,10 +41,25 @@ def verify_payment(payment_id: int) -> str:
 
 
 def sweep_pending_payments() -> int:
-    from fund import payments
+    """Retry every pending Bitpin check that is due: payments and payouts (one sweep)."""
+    from fund import verification
 
     with acting_as_job("retry pending verifications"):
-        return payments.sweep_pending_payments()
+        return verification.sweep()
+
+
+def verify_payout(payout_id: int) -> str:
+    from fund import payouts
+
+    with acting_as_job("verify payout"):
+        return payouts.verify_payout_with_bitpin(payout_id=payout_id)
+
+
+def reconcile_wallet() -> str:
+    from fund import reconciliation
+
+    with acting_as_job("daily reconciliation"):
+        return reconciliation.reconcile_daily()
 
 
 def run_draw(month: str, triggered_by: str = "") -> str:
@@ -80,3 +99,15 @@ def warn_pending_payments() -> int:
     from fund import notifications
 
     return notifications.warn_about_pending_payments()
+def check_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("check import"):
+        return jobs.check_import_job(job_id)
+
+
+def write_import(job_id: int) -> str:
+    from fund.imports import jobs
+
+    with acting_as_job("write import"):
+        return jobs.write_import_job(job_id)

@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from fund import notify_views, views
 from fund.security import ThrottledAuthenticationForm
@@ -37,4 +39,6 @@ urlpatterns = [
     path("notifications/choices/", notify_views.save_notification_choices, name="member-notification-choices"),
     path("bot/<str:channel>/<str:secret>/", notify_views.bot_webhook, name="bot-webhook"),
     path("healthz", lambda request: HttpResponse("ok"), name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; the icon is the one the pages link to.
+    path("favicon.ico", RedirectView.as_view(url=static("fund/favicon.svg"), permanent=True)),
 ]

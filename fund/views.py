@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from fund import draw as draws
-from fund import ledger, payments, statement
+from fund import ledger, payments, reconciliation, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
@@ -107,7 +107,8 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
     state = draws.draw_state(month, names=False)
     last = latest_draw()
     last_report = draws.stored_report(last) if last else None
-    if payment_form is None and status.payment_due:
+    payment_due = status.payment_due and not member.is_leaving  # a leaving member pays nothing more
+    if payment_form is None and payment_due:
         payment_form = PaymentForm(has_loan=_repaying(due), initial=_payment_initial(config, due))
     return {
         "member": member,
@@ -116,7 +117,11 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "balance": ledger.balance_of(member),
         "position": position,
         "this_month": status,
-        "payment_form": payment_form if status.payment_due else None,
+        "payment_form": payment_form if payment_due else None,
+        "awaiting_payout": None
+        if position
+        else Loan.objects.filter(member=member, state=Loan.State.AWAITING_PAYOUT).first(),
+        "reading": reconciliation.latest_reading(),
         "loan_form": loan_form or LoanRequestForm(initial={"amount": member.loan_request_amount}),
         "payments": member.payments.order_by("-month", "-pk"),
         "loans": ledger.with_repaid(Loan.objects.filter(member=member)).order_by("-month", "-pk"),

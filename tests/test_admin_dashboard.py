@@ -77,7 +77,7 @@ def test_the_dashboard_projects_the_ranking(web, fund):
     assert "1 member can win." in ranking
     first_row = ranking.split("<tr")[2]
     assert "Alice" in first_row and "unlimited" in first_row
-    assert "has an active loan" in ranking
+    assert "has an open loan" in ranking
 
 
 def test_the_dashboard_shows_the_draw_once_it_has_run(web, fund):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
+import time
 from decimal import Decimal
 
 import httpx
@@ -166,3 +168,63 @@ def test_an_empty_id_is_rejected_without_asking(fake_bitpin):
     answer = check("")
     assert answer.outcome == Outcome.REJECTED
     assert fake_bitpin.requests == []
+
+
+# --- the overall deadline (issue 13, fault 7) ----------------------------------------------------------
+
+
+def test_a_dripping_answer_is_cut_at_the_deadline_and_is_a_passing_failure(fake_bitpin, settings):
+    """Each byte comes within the read timeout, so only an overall deadline ends the request."""
+    from tests.fixtures.bitpin import TEST_READ_TIMEOUT
+
+    assert fake_bitpin.drip_seconds < TEST_READ_TIMEOUT
+    settings.BITPIN_DEADLINE = 1.5
+    fake_bitpin.set("bp-1", "drip", amount="40")
+    started = time.monotonic()
+    answer = check("bp-1")
+    took = time.monotonic() - started
+    assert answer == bitpin.Answer(Outcome.RETRY, "Bitpin did not answer in time.")
+    assert 1.5 <= took < 1.5 + TEST_READ_TIMEOUT
+
+
+def test_the_deadline_also_bounds_a_shared_client_for_every_request(fake_bitpin, settings):
+    settings.BITPIN_DEADLINE = 1.0
+    fake_bitpin.set("bp-drip", "drip", amount="40")
+    fake_bitpin.set("bp-ok", "completed", amount="40")
+    with bitpin.make_client() as client:
+        started = time.monotonic()
+        assert bitpin.check_payment("bp-drip", Decimal("40"), client=client).outcome == Outcome.RETRY
+        assert time.monotonic() - started < 1.0 + 0.5
+        # The next request on the same client has its own whole deadline.
+        assert bitpin.check_payment("bp-ok", Decimal("40"), client=client).outcome == Outcome.VERIFIED
+
+
+@pytest.mark.django_db
+def test_a_verification_cut_at_the_deadline_is_recorded_like_any_passing_failure(fake_bitpin, settings, history):
+    from django.utils import timezone
+
+    from fund.jalali import JalaliMonth
+    from fund.models import Payment
+    from fund.payments import sweep_pending_payments, verify_with_bitpin
+
+    settings.BITPIN_DEADLINE = 1.0
+    member = history.member("dora")
+    payment = history.pay(member, JalaliMonth(1404, 9), 40, status=Payment.Status.PENDING, bitpin_id="bp-drip")
+    fake_bitpin.set("bp-drip", "drip", amount="40")
+
+    before = timezone.now()
+    started = time.monotonic()
+    verify_with_bitpin(payment_id=payment.pk)
+    assert time.monotonic() - started < 1.0 + 0.5
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+    assert (payment.attempts, payment.last_error) == (1, "Bitpin did not answer in time.")
+    assert before + dt.timedelta(seconds=59) < payment.next_attempt_at < timezone.now() + dt.timedelta(seconds=61)
+
+    # The sweep is bounded by the same deadline: it records a second attempt and returns.
+    Payment.objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now())
+    started = time.monotonic()
+    assert sweep_pending_payments() == 1
+    assert time.monotonic() - started < 1.0 + 0.5
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == (Payment.Status.PENDING, 2)

@@ -38,7 +38,7 @@ README_TABLE = {
     "reza": ("240", 12, 0, "20", "0", "0", 0, "200", "unlimited", 1, None),
     "ali": ("240", 7, 5, "20", "100", "100", 1, "150", "0.076566084", 2, None),
     "sara": ("360", 5, 7, "30", "200", "300", 2, "300", "0.011411972", 3, None),
-    "maryam": ("300", 9, 3, "45", "300", "300", 1, "0", None, None, "active_loan"),
+    "maryam": ("300", 9, 3, "45", "300", "300", 1, "0", None, None, "open_loan"),
 }
 README_FUND_CASH = "900"
 README_WINNER = "reza"
@@ -197,7 +197,7 @@ def test_factors_are_taken_as_of_the_draw_month(history):
     assert row["total_loan_amount_received"] == "100"
     assert row["total_loans_received"] == 1
     assert row["loan_request_amount"] == "50"
-    assert row["reason"] == "active_loan"  # but the active loan itself counts now
+    assert row["reason"] == "open_loan"  # but the active loan itself counts now
 
 
 def test_each_reason_for_being_out_is_reported_with_the_factors(history):
@@ -210,7 +210,7 @@ def test_each_reason_for_being_out_is_reported_with_the_factors(history):
 
     rows = rows_by_name(run_draw(month=M).report)
 
-    assert rows["borrower"]["reason"] == "active_loan"
+    assert rows["borrower"]["reason"] == "open_loan"
     assert rows["silent"]["reason"] == "no_request"
     assert rows["greedy"]["reason"] == "request_exceeds_balance"
     assert rows["fine"]["reason"] is None and rows["fine"]["eligible"] is True
@@ -296,7 +296,7 @@ def test_the_winner_gets_the_loan_and_the_request_returns_to_zero(history, confi
     result = run_draw(month=M, triggered_by="alice")
 
     loan = Loan.objects.get()
-    assert (loan.member, loan.amount, loan.month, loan.state) == (alice, Decimal(150), M, Loan.State.ACTIVE)
+    assert (loan.member, loan.amount, loan.month, loan.state) == (alice, Decimal(150), M, Loan.State.AWAITING_PAYOUT)
     assert loan.monthly_minimum == Decimal("12.50")  # max(10, 150 / 12)
     assert (result.winner, result.loan, result.amount) == (alice, loan, Decimal(150))
     alice.refresh_from_db()

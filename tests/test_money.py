@@ -1,10 +1,11 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from django.core.exceptions import ValidationError
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fund.money import AmountError, AmountFormField, format_usdt, parse_amount, round_up_to_cent
+from fund.money import MAX_AMOUNT, AmountError, AmountFormField, format_usdt, parse_amount, round_up_to_cent
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,19 @@ def test_it_reads_amounts_people_type(text, expected):
         ("-inf", "finite"),
         ("-5", "negative"),
         ("1.123456789", "8 decimal places"),
-        ("1e30", "too large"),
+        ("1e30", "without an exponent"),
+        ("1e3", "without an exponent"),
+        ("1e1000000", "without an exponent"),
+        ("1E-5", "without an exponent"),
+        (Decimal("1E+1000000"), "too large"),
+        (1e300, "too large"),
+        ("1000000000000", "too large"),
+        ("+20", "not a number"),
+        ("१२", "not a number"),
+        ("0x14", "not a number"),
+        ("20\u200f", "invisible"),
+        ("1\u200b000", "invisible"),
+        ("\u200e20", "invisible"),
         ("1" * 70, "too long"),
         (None, "Enter an amount"),
         (True, "Enter an amount"),
@@ -70,14 +83,36 @@ def test_the_form_field_turns_errors_into_form_errors():
     assert "finite" in str(error.value)
 
 
-@given(st.text(max_size=100))
+amount_like_text = st.one_of(
+    st.text(max_size=100),
+    st.text(alphabet="0123456789۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩.٫,٬،_ eE+-\u00a0\u200b\u200c\u200fnaifNI", max_size=30),
+    st.from_regex(r"\A[0-9]{1,20}(\.[0-9]{0,12})?([eE][+-]?[0-9]{1,8})?\Z"),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@given(amount_like_text)
+@example("1e1000000")
+@example("9" * 13)
+@example("0." + "0" * 8 + "1")
 def test_any_text_is_an_amount_or_a_clear_refusal(text):
+    """Whatever a person types, the parser answers an amount or AmountError, never another error;
+    an amount it accepts reads back as itself, written plainly or as the page formats it."""
     try:
         value = parse_amount(text)
     except AmountError as error:
         assert str(error)
     else:
-        assert value.is_finite() and value >= 0
+        assert value.is_finite() and Decimal(0) <= value <= MAX_AMOUNT
+        assert value.as_tuple().exponent == -8
+        assert parse_amount(f"{value:f}") == value
+        assert parse_amount(format_usdt(value)) == value
+
+
+def test_the_form_field_refuses_an_exponent_with_a_message():
+    with pytest.raises(ValidationError) as error:
+        AmountFormField().clean("1e1000000")
+    assert "exponent" in str(error.value)
 
 
 @pytest.mark.parametrize("text", ["0", "20", "020", "1250.5", "0.00000001", "999999999999.99999999"])

@@ -11,16 +11,15 @@ from django_q.models import OrmQ
 
 from fund import ledger, tasks
 from fund.jalali import JalaliMonth
+from fund.loans import LoanRefused, recompute_states, settle_if_repaid
 from fund.models import Loan, Payment, User
 from fund.money import quantize
 from fund.payments import (
     PaymentRefused,
     change_loan_request,
     mark_verified,
-    recompute_loan_states,
     reject_payment,
     repayment_due,
-    settle_loan_if_repaid,
     submit_payment,
 )
 from tests.conftest import THIS_MONTH
@@ -410,10 +409,10 @@ def test_after_settling_the_member_pays_without_repayment(borrower, history):
 
 def test_settle_is_a_no_op_for_an_unpaid_or_settled_loan(borrower, history):
     loan = Loan.objects.get(member=borrower)
-    assert settle_loan_if_repaid(loan) is False
+    assert settle_if_repaid(loan) is False
     history.pay(borrower, "1404/06", 20, 480, loan=loan)
-    assert settle_loan_if_repaid(loan) is True
-    assert settle_loan_if_repaid(loan) is False
+    assert settle_if_repaid(loan) is True
+    assert settle_if_repaid(loan) is False
 
 
 # --- recomputing loan states after an import -------------------------------------------------------------------
@@ -426,12 +425,12 @@ def test_recompute_settles_imported_loans_that_were_repaid(history):
     history.pay(alice, "1403/03", 20, 20, loan=repaid)
     owing = history.loan(bob, "1403/01", 40)
     history.pay(bob, "1403/02", 20, 20, loan=owing)
-    assert recompute_loan_states() == 1
+    assert recompute_states() == 1
     repaid.refresh_from_db()
     owing.refresh_from_db()
     assert (repaid.state, repaid.settled_month) == (Loan.State.SETTLED, JalaliMonth(1403, 3))
     assert (owing.state, owing.settled_month) == (Loan.State.ACTIVE, None)
-    assert recompute_loan_states() == 0
+    assert recompute_states() == 0
 
 
 def test_recompute_settles_before_reopening_so_one_loan_stays_active(history):
@@ -440,7 +439,7 @@ def test_recompute_settles_before_reopening_so_one_loan_stays_active(history):
     old = history.loan(alice, "1402/01", 40)
     new = history.loan(alice, "1403/01", 100, state=Loan.State.SETTLED)
     history.pay(alice, "1402/02", 20, 40, loan=old)
-    assert recompute_loan_states([old, new]) == 2
+    assert recompute_states([old, new]) == 2
     old.refresh_from_db()
     new.refresh_from_db()
     assert (old.state, new.state) == (Loan.State.SETTLED, Loan.State.ACTIVE)
@@ -450,8 +449,8 @@ def test_recompute_refuses_a_member_owing_on_two_loans(history):
     alice = history.member("alice")
     history.loan(alice, "1402/01", 40)
     newer = history.loan(alice, "1403/01", 100, state=Loan.State.SETTLED)
-    with pytest.raises(PaymentRefused) as caught:
-        recompute_loan_states([newer])
+    with pytest.raises(LoanRefused) as caught:
+        recompute_states([newer])
     assert caught.value.message == "alice would have more than one loan not yet repaid (granted 1402/01, 1403/01)."
     newer.refresh_from_db()
     assert newer.state == Loan.State.SETTLED

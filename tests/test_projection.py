@@ -65,7 +65,7 @@ def test_the_projection_works_before_everyone_has_paid(fund, history):
         ("ann", 1, None),
         ("ben", 1, None),
         ("cid", 3, None),
-        ("dee", None, "active_loan"),
+        ("dee", None, "open_loan"),
     ]
 
 

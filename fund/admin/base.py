@@ -19,8 +19,11 @@ from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from fund.admin.roles import is_operator, may_read
+from fund.jalali import JalaliMonthField
+from fund.money import AmountField
 
 # Bulk actions that change nothing (django-import-export's "export selected").
 READ_ONLY_ACTIONS = frozenset({"export_admin_action"})
@@ -106,6 +109,14 @@ class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
 
     list_filter_submit = True
     warn_unsaved_form = True
+    # Months and amounts are typed as text, in Persian or Latin digits: unfold's number inputs (for
+    # their integer and decimal columns) take neither "1404/09" nor "۲۵".
+    formfield_overrides = {
+        JalaliMonthField: {"widget": UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "maxlength": 20})},
+        AmountField: {
+            "widget": UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "inputmode": "decimal", "maxlength": 60})
+        },
+    }
     object_history_list_template = "admin/fund/history_list.html"
 
     def revert_disabled(self, request: HttpRequest, obj: Model | None = None) -> bool:

@@ -19,7 +19,15 @@ from fund.models import FundConfig
 class FundConfigForm(forms.ModelForm):
     class Meta:
         model = FundConfig
-        fields = ("name", "min_fee", "max_repayment_months", "min_repayment", "auto_draw", "reminder_days_before")
+        fields = (
+            "name",
+            "min_fee",
+            "max_repayment_months",
+            "min_repayment",
+            "auto_draw",
+            "reminder_days_before",
+            "reconciliation_tolerance",
+        )
 
     def _positive(self, name: str) -> Decimal:
         value = self.cleaned_data[name]
@@ -47,6 +55,7 @@ class FundConfigAdmin(FundModelAdmin):
         (None, {"fields": ("name",)}),
         (_("Payments and loans"), {"fields": ("min_fee", "min_repayment", "max_repayment_months")}),
         (_("Draw and reminders"), {"fields": ("auto_draw", "reminder_days_before")}),
+        (_("Wallet"), {"fields": ("reconciliation_tolerance",)}),
     )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -9,21 +9,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fund import draw as draws
-from fund import ledger
+from fund import ledger, reconciliation
 from fund.admin.display import month_label
 from fund.admin.draws import pool_names, report_rows
 from fund.admin.roles import is_operator
 from fund.jalali import JalaliMonth
-from fund.models import Payment
+from fund.models import Loan, Payment, Payout, User
 
 CHART_MONTHS = 24
 LATE_PAYERS_SHOWN = 30
 RANKING_ROWS_SHOWN = 15
+AWAITING_SHOWN = 10
 
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +45,33 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         projection=_projection(month, state),
         links=_links(),
         can_operate=is_operator(request.user),
+        reading=reconciliation.latest_reading(),
+        awaiting_payout=_awaiting_payout(),
+        leaving=_leaving(),
     )
     return context
+
+
+def _awaiting_payout() -> dict[str, Any]:
+    """Loans the draw granted whose money has not reached the winner yet, oldest first, with their age."""
+    in_check = Payout.objects.filter(loan=OuterRef("pk"), status=Payout.Status.PENDING)
+    loans = (
+        Loan.objects.filter(state=Loan.State.AWAITING_PAYOUT)
+        .select_related("member")
+        .annotate(payout_in_check=Exists(in_check))
+        .order_by("created_at", "pk")
+    )
+    shown = list(loans[:AWAITING_SHOWN])
+    now = timezone.now()
+    for loan in shown:
+        loan.age_days = (now - loan.created_at).days
+    count = len(shown) if len(shown) < AWAITING_SHOWN else loans.count()
+    return {"shown": shown, "count": count, "more": max(0, count - len(shown))}
+
+
+def _leaving() -> list[User]:
+    """Members recorded as leaving whose refund is not verified yet (few: a short list)."""
+    return list(User.objects.filter(is_active=True, leaving_since__isnull=False).order_by("leaving_since")[:20])
 
 
 def _late_payers(month: JalaliMonth) -> dict[str, Any]:
@@ -102,6 +130,9 @@ def _links() -> dict[str, str]:
         "unpaid": f"{members}?paid=no&is_member__exact=1&is_active__exact=1",
         "pending": f"{payments}?status__exact={Payment.Status.PENDING}",
         "loans": f"{reverse('admin:fund_loan_changelist')}?state__exact=active",
+        "awaiting_payout": f"{reverse('admin:fund_loan_changelist')}?state__exact=awaiting_payout",
+        "readings": reverse("admin:fund_reconciliation_changelist"),
+        "read_wallet": reverse("admin:fund_reconciliation_read_wallet"),
         "draws": reverse("admin:fund_draw_changelist"),
         "run_draw": reverse("admin:fund_draw_run_monthly_draw"),
     }

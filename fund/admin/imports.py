@@ -3,36 +3,183 @@
 The admin classes mix these in (``class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin)``);
 who may import or export is decided by fund.admin.base (operators import, inspectors export).
 The resources and every rule live in fund.imports; this module only wires them to the admin:
-CSV and XLSX only, all-or-nothing on confirm too, and a preview that shows a summary and the
-first rows instead of rendering a 100,000-row file.
+CSV and XLSX only, within the limits of fund.imports.files (checked before anything is parsed
+or stored), all-or-nothing on confirm too, and a preview that shows a summary and the first rows
+instead of rendering a 100,000-row file. A file of more than BACKGROUND_ROWS rows goes to the
+background worker (fund.imports.jobs) and the operator follows it on the job's page. An upload
+waits for its confirmation in the cache for UploadCache.CACHE_LIFETIME at most, and is deleted
+once confirmed or refused.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 from import_export.results import Result
+from import_export.tmp_storages import CacheStorage
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
-from fund.imports import HistoryResult, LoanResource, MemberResource, PaymentResource, problems_of
+from fund.imports import (
+    HistoryResult,
+    ImportFileError,
+    LoanResource,
+    MemberResource,
+    PaymentResource,
+    jobs,
+    problems_of,
+)
+from fund.imports.files import BACKGROUND_ROWS, MAX_BYTES, HistoryCSV, HistoryXLSX, check_limits
+from fund.models import ImportJob
 
 # Shown in a message when the confirm step finds problems (the preview lists them all).
 MESSAGE_PROBLEMS = 10
 
 
+class UploadCache(CacheStorage):
+    """Where an upload waits between the preview and the confirmation: not a day, half an hour."""
+
+    CACHE_LIFETIME = 30 * 60
+
+
+class _RefusedUpload:
+    """Stands for an upload over the limits: nothing is stored, and reading it gives the reason."""
+
+    name = ""
+
+    def __init__(self, refusal: ImportFileError) -> None:
+        self.refusal = refusal
+
+    def read(self) -> bytes:
+        raise self.refusal
+
+    def remove(self) -> None:
+        pass
+
+
+def _read_upload(upload: Any) -> bytes:
+    """The upload's bytes, never more than one byte over the limit (the rest is not read)."""
+    upload.seek(0)
+    return upload.read(MAX_BYTES + 1)
+
+
 class HistoryImportExportMixin(ImportExportModelAdmin):
     import_form_class = ImportForm
     export_form_class = ExportForm
-    # Class attributes shadow import-export's settings-reading properties: CSV and XLSX only.
-    formats = [CSV, XLSX]
+    # Class attributes shadow import-export's settings-reading properties: CSV and XLSX only,
+    # read by the import's own reader, within its limits.
+    formats = [HistoryCSV, HistoryXLSX]
     import_template_name = "admin/import_export/history_import.html"
+    job_template_name = "admin/import_export/history_job.html"
+
+    # --- upload: limits first, then the preview here or the background job ---
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and self.has_import_permission(request):
+            form = self.create_import_form(request)
+            if form.is_valid():
+                upload = form.cleaned_data["import_file"]
+                name = self._upload_name(form)
+                content = _read_upload(upload)
+                try:
+                    size = check_limits(content=content, file_name=name)
+                except ImportFileError:
+                    size = None  # the preview below shows the reason on the form
+                if size is not None and size.rows > BACKGROUND_ROWS:
+                    job = jobs.start_import_job(
+                        kind=self.import_kind, file_name=name, content=content, user=request.user
+                    )
+                    return HttpResponseRedirect(self._job_url(job))
+        response = super().import_action(request, **kwargs)
+        self._forget_unconfirmable_upload(response)
+        return response
+
+    def _upload_name(self, form: Any) -> str:
+        """The upload's name with the extension of the format chosen (which decides how it is read)."""
+        formats = self.get_import_formats()
+        extension = formats[int(form.cleaned_data["format"])]().get_extension()
+        stem = str(form.cleaned_data["import_file"].name).rsplit(".", 1)[0] or "upload"
+        return f"{stem}.{extension}"
+
+    def write_to_tmp_storage(self, import_file: Any, input_format: Any) -> Any:
+        content = _read_upload(import_file)
+        try:
+            check_limits(content=content, file_name=f"upload.{input_format.get_extension()}")
+        except ImportFileError as refusal:
+            return _RefusedUpload(refusal)  # nothing over the limits is stored or parsed
+        storage = self.get_tmp_storage_class()(
+            encoding=None if input_format.is_binary() else self.from_encoding,
+            read_mode=input_format.get_read_mode(),
+            **self.get_tmp_storage_class_kwargs(),
+        )
+        storage.save(content)
+        return storage
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        if isinstance(e, ImportFileError):
+            form.add_error("import_file", str(e))
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
+
+    def _forget_unconfirmable_upload(self, response: HttpResponse) -> None:
+        """An upload the preview refused can never be confirmed: delete it now, not in half an hour."""
+        context = getattr(response, "context_data", None) or {}
+        form = context.get("form")
+        if context.get("confirm_form") is not None or form is None or not hasattr(form, "cleaned_data"):
+            return
+        name = getattr(form.cleaned_data.get("import_file"), "tmp_storage_name", "")
+        if name:
+            self.get_tmp_storage_class()(name=name, **self.get_tmp_storage_class_kwargs()).remove()
+
+    # --- the background job's page ---
+    @property
+    def import_kind(self) -> str:
+        return self.resource_classes[0].kind
+
+    def get_urls(self) -> list[URLPattern]:
+        app_label, model_name = self.get_model_info()
+        view = self.admin_site.admin_view(self.import_job_view)
+        return [
+            path("import/job/<int:job_id>/", view, name=f"{app_label}_{model_name}_import_job"),
+            *super().get_urls(),
+        ]
+
+    def _job_url(self, job: ImportJob) -> str:
+        app_label, model_name = self.get_model_info()
+        return reverse(f"admin:{app_label}_{model_name}_import_job", args=(job.pk,))
+
+    def import_job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id, kind=self.import_kind)
+        if request.method == "POST":
+            if jobs.confirm_import_job(job_id=job.pk):
+                messages.success(request, _("The import is being written in the background."))
+            else:
+                messages.error(request, _("This import is not waiting for a confirmation any more."))
+            return HttpResponseRedirect(self._job_url(job))
+        started = job.outcome.get("stage_started")
+        elapsed = (timezone.now() - datetime.fromisoformat(started)).total_seconds() if started else 0
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import of %(file)s") % {"file": job.file_name},
+            "opts": self.model._meta,
+            "job": job,
+            "running": job.state in (ImportJob.State.CHECKING, ImportJob.State.WRITING),
+            "elapsed": int(elapsed),
+            "more_problems": max(job.outcome.get("problem_count", 0) - len(job.outcome.get("problems", [])), 0),
+            "import_url": reverse(f"admin:{self.get_model_info()[0]}_{self.get_model_info()[1]}_import"),
+        }
+        return TemplateResponse(request, self.job_template_name, context)
 
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         # The confirm step imports the file again: a row that went bad in between writes nothing.

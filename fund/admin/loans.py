@@ -1,29 +1,54 @@
 """Loans in the back office: granted by draws (or imported), so the operator reads them here.
 
-Amount, month and state are not edited by hand: a loan's state follows its verified repayments
-(the payment services settle it). Only the note can be changed.
+Amount, month and state are not edited by hand: a loan waits for its payout until the operator's
+recorded transfer is verified (fund.payouts), then follows its verified repayments (the payment
+services settle it). Only the note can be changed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
-from unfold.decorators import display
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from fund import ledger
+from fund import payouts as payout_services
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
+from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, change_link, money, month_label, person
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import LoanImportExportMixin
-from fund.models import Loan, Payment
+from fund.admin.payouts import PayoutInline
+from fund.models import Loan, Payment, Payout
+from fund.money import AmountFormField, format_usdt
 
-STATE_LABELS = {Loan.State.ACTIVE: "warning", Loan.State.SETTLED: "success"}
+STATE_LABELS = {Loan.State.AWAITING_PAYOUT: "info", Loan.State.ACTIVE: "warning", Loan.State.SETTLED: "success"}
+
+
+class PayoutForm(forms.Form):
+    """What the operator sent from the fund's wallet: the rules are fund.payouts'."""
+
+    transfer_id = forms.CharField(
+        label=_("Bitpin transfer id"),
+        max_length=100,
+        widget=UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "autocomplete": "off"}),
+        help_text=_("The id Bitpin shows for the transfer you sent from the fund's wallet."),
+    )
+    amount = AmountFormField(
+        label=_("Amount sent (USDT)"),
+        widget=UnfoldAdminTextInputWidget(attrs={"dir": "ltr"}),
+        help_text=_("It must be the loan's amount."),
+    )
 
 
 class RepaymentInline(ReadOnlyInlineMixin, TabularInline):
@@ -60,13 +85,15 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
     list_select_related = ("member",)
     list_per_page = 50
     ordering = ("-month", "-id")
-    inlines = (RepaymentInline,)
+    inlines = (PayoutInline, RepaymentInline)
+    actions_row = ("record_payout_row",)
+    actions_detail = ("record_payout",)
     fields = (
         "member",
         "month_display",
         ("amount_display", "minimum_display"),
         ("repaid_display", "remaining_display"),
-        "state_display",
+        ("state_display", "paid_out_display"),
         "settled_display",
         "note",
     )
@@ -78,6 +105,7 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
         "repaid_display",
         "remaining_display",
         "state_display",
+        "paid_out_display",
         "settled_display",
     )
 
@@ -121,3 +149,74 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
     @display(description=_("month settled"))
     def settled_display(self, obj: Loan) -> str:
         return month_label(obj.settled_month)
+
+    @display(description=_("month paid out"))
+    def paid_out_display(self, obj: Loan) -> str:
+        if obj.state == Loan.State.AWAITING_PAYOUT:
+            return str(_("not yet"))
+        return month_label(obj.paid_out_month or obj.month)
+
+    # --- recording the payout (DESIGN.md, "Loan payout") --------------------------------------------
+
+    def has_payout_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """The "Record payout" button: for operators, on a loan awaiting payout with none in play."""
+        if not self.has_operate_permission(request):
+            return False
+        if object_id is None:
+            return True
+        in_play = Payout.objects.filter(loan=OuterRef("pk")).exclude(status=Payout.Status.REJECTED)
+        return Loan.objects.filter(pk=object_id, state=Loan.State.AWAITING_PAYOUT).filter(~Exists(in_play)).exists()
+
+    @action(description=_("Record payout"), icon="send_money", permissions=["payout"], url_path="record-payout")
+    def record_payout(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        loan = get_object_or_404(Loan.objects.select_related("member"), pk=object_id)
+        if not self.has_payout_permission(request, loan.pk):
+            message = _("Only a loan awaiting payout, with no payout being checked, can have its payout recorded.")
+            self.message_user(request, message, messages.WARNING)
+            return redirect("admin:fund_loan_change", loan.pk)
+        form = PayoutForm(request.POST if is_confirmed(request) else None, initial={"amount": loan.amount})
+        if form.is_valid():
+            try:
+                payout_services.record_loan_payout(
+                    loan=loan,
+                    transfer_id=form.cleaned_data["transfer_id"],
+                    amount=form.cleaned_data["amount"],
+                    by=request.user,
+                )
+            except payout_services.PayoutRefused as refused:
+                form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "The payout was recorded; it is checked with Bitpin now and the loan becomes active once verified."
+                    ),
+                    messages.SUCCESS,
+                )
+                return redirect("admin:fund_loan_change", loan.pk)
+        return render_confirmation(
+            request,
+            self,
+            title=_("Record the payout of a loan"),
+            question=_("Did you send %(amount)s USDT to %(member)s from the fund's Bitpin wallet?")
+            % {"amount": format_usdt(loan.amount), "member": loan.member.get_full_name() or loan.member.username},
+            form=form,
+            details=[
+                _("Loan granted in %(month)s: %(amount)s USDT, monthly minimum %(minimum)s USDT.")
+                % {
+                    "month": month_label(loan.month),
+                    "amount": format_usdt(loan.amount),
+                    "minimum": format_usdt(loan.monthly_minimum),
+                },
+                _(
+                    "Bitpin is asked about the transfer; once it is verified the loan becomes active and "
+                    "its repayments are due from the following month."
+                ),
+            ],
+            submit_label=_("Record the payout"),
+            cancel_url=reverse("admin:fund_loan_change", args=(loan.pk,)),
+        )
+
+    @action(description=_("Record payout"), icon="send_money", permissions=["payout"], url_path="record-payout-row")
+    def record_payout_row(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self.record_payout(request, object_id)

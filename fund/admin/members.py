@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.tokens import default_token_generator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -21,17 +21,21 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from fund import ledger, statement
 from fund import payments as payment_services
+from fund import payouts as payout_services
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
+from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, change_link, money, month_label, person
 from fund.admin.filters import HasActiveLoanFilter, PaidThisMonthFilter
 from fund.admin.imports import MemberImportExportMixin
 from fund.admin.payments import STATUS_LABELS
+from fund.admin.payouts import MemberPayoutInline
 from fund.jalali import JalaliMonth
 from fund.models import Loan, Payment, User
+from fund.money import format_usdt
 
 
 class MemberCreationForm(forms.ModelForm):
@@ -61,6 +65,20 @@ class MemberChangeForm(UserChangeForm):
         if amount and not (cleaned.get("is_active") and cleaned.get("is_member")):
             self.add_error("loan_request_amount", _("Only an active member can ask for a loan: set it to 0."))
         return cleaned
+
+
+class LeavingForm(forms.Form):
+    transfer_id = forms.CharField(
+        label=_("Bitpin transfer id of the refund"),
+        max_length=100,
+        widget=UnfoldAdminTextInputWidget(attrs={"dir": "ltr", "autocomplete": "off"}),
+        help_text=_("Send the refund from the fund's Bitpin wallet first, then enter the transfer's id."),
+    )
+
+    def __init__(self, *args: Any, refund: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not refund:
+            del self.fields["transfer_id"]  # nothing to send
 
 
 def set_password_url(request: HttpRequest, user: User) -> str:
@@ -140,7 +158,7 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
     search_fields = ("username", "first_name", "last_name", "email")
     ordering = ("username",)
     list_per_page = 50
-    inlines = (MemberPaymentInline, MemberLoanInline)
+    inlines = (MemberPaymentInline, MemberLoanInline, MemberPayoutInline)
     readonly_fields = ("standing_display", "last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("username", "standing_display")}),
@@ -168,7 +186,7 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
         ),
     )
     actions_row = ("set_password_link",)
-    actions_detail = ("set_password_link", "statement_page", "statement_download")
+    actions_detail = ("set_password_link", "statement_page", "statement_download", "leave_fund")
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "groups":
@@ -208,6 +226,12 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
     def standing_display(self, obj: User) -> Any:
         if obj.pk is None:
             return "—"
+        if obj.left_at is not None and not obj.is_active:
+            return format_html("{} · {} {} USDT", _("Left the fund"), _("Balance"), money(obj.balance))
+        if obj.is_leaving:
+            return format_html(
+                "{} · {} {} USDT", _("Leaving: the refund is being checked"), _("Balance"), money(obj.balance)
+            )
         if obj.active_loan_remaining is None:
             loan = _("no active loan")
         else:
@@ -274,3 +298,55 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
         response = HttpResponse(statement.statement_csv(member), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{statement.statement_filename(member)}"'
         return response
+
+    # --- a member leaving (DESIGN.md, "A member leaving") ---------------------------------------------
+
+    def has_leave_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """The "Leaves the fund" button: for operators, on an active member."""
+        if not self.has_operate_permission(request):
+            return False
+        return object_id is None or User.objects.filter(pk=object_id, is_active=True, is_member=True).exists()
+
+    @action(description=_("Leaves the fund"), icon="logout", permissions=["leave"], url_path="leave")
+    def leave_fund(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        member = get_object_or_404(User, pk=object_id)
+        quote = payout_services.leaving_quote(member)
+        if quote.refusal:
+            self.message_user(request, quote.refusal, messages.ERROR)
+            return redirect("admin:fund_user_change", member.pk)
+        form = LeavingForm(request.POST if is_confirmed(request) else None, refund=quote.refund > 0)
+        if form.is_valid():
+            try:
+                refund = payout_services.record_leaving(
+                    member=member, transfer_id=form.cleaned_data.get("transfer_id", ""), by=request.user
+                )
+            except payout_services.PayoutRefused as refused:
+                form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+            else:
+                if refund is None:
+                    text = _("%(member)s has left the fund: there was nothing to refund.")
+                else:
+                    text = _(
+                        "%(member)s is leaving; the refund is checked with Bitpin and they become inactive once it is verified."
+                    )
+                self.message_user(request, text % {"member": member.username}, messages.SUCCESS)
+                return redirect("admin:fund_user_change", member.pk)
+        values = {"refund": format_usdt(quote.refund), "cash": format_usdt(quote.fund_cash)}
+        return render_confirmation(
+            request,
+            self,
+            title=_("A member leaves the fund"),
+            question=_("Does %(member)s leave the fund?") % {"member": member.get_full_name() or member.username},
+            form=form,
+            details=[
+                _("Refund: %(refund)s USDT (their balance).") % values,
+                _("Fund cash: %(cash)s USDT, which covers the refund.") % values,
+                _(
+                    "From now on they are out of the draws, owe no fees and cannot pay. Once the refund is "
+                    "verified they become inactive with a balance of 0; their history stays."
+                ),
+            ],
+            submit_label=_("Record the leaving"),
+            danger=True,
+            cancel_url=reverse("admin:fund_user_change", args=(member.pk,)),
+        )

@@ -41,24 +41,25 @@ SOURCE_LABELS = {Payment.Source.MEMBER: "info", Payment.Source.ADMIN: "primary",
 class RecordPaymentForm(forms.ModelForm):
     """The operator records a payment for any month up to the current one (DESIGN.md, rule 1).
 
-    The form only collects and parses; the rules are the payment service's. It is called while
-    the form validates, so that a refusal lands on the field it concerns and nothing is written.
+    The month is text in any form Saghat accepts (1405/09, 1405-9, ۱۴۰۵/۰۹), the current month by
+    default. The form only validates, with the payment service's own rules (``check_payment``) so
+    that a refusal lands on the field it concerns; PaymentAdmin.save_model records the payment.
     """
 
     class Meta:
         model = Payment
         fields = ("member", "month", "fee", "repayment", "bitpin_id")
 
-    def __init__(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request = request
         member = str(self.data.get("member", "")) if self.is_bound else ""
         if member and not (member.strip().isdecimal() and len(member.strip()) <= 18):
             # Django's autocomplete widget looks the posted value up again to show it, and a value
             # that is not an id raises there (a server error) instead of "select a valid choice".
             self.data = self.data.copy()
             self.data["member"] = "0" if member.strip() else ""
-        self.fields["month"].initial = str(JalaliMonth.current())
+        self.fields["month"].initial = JalaliMonth.current()
+        self.fields["month"].help_text = _("Any month up to the current one, like 1404/09.")
         self.fields["repayment"].required = False
         self.fields["repayment"].help_text = _("Only for a member with an active loan.")
         self.fields["bitpin_id"].required = True
@@ -68,24 +69,21 @@ class RecordPaymentForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            self.instance = services.submit_payment(
-                member=cleaned["member"],
-                month=cleaned["month"],
-                fee=cleaned["fee"],
-                repayment=cleaned.get("repayment") or None,
-                bitpin_id=cleaned["bitpin_id"],
-                source=Payment.Source.ADMIN,
-                submitted_by=self.request.user if self.request else None,
-            )
+            services.check_payment(source=Payment.Source.ADMIN, **self.submission())
         except services.PaymentRefused as refused:
-            field = refused.field if refused.field in self.fields else None
-            self.add_error(field, refused.message)
+            self.add_error(refused.field if refused.field in self.fields else None, refused.message)
         return cleaned
 
-    def save(self, commit: bool = True) -> Payment:
-        # The service has saved the payment already, inside the admin's transaction.
-        self.save_m2m = lambda: None
-        return self.instance
+    def submission(self) -> dict[str, Any]:
+        """The payment as the service takes it."""
+        data = self.cleaned_data
+        return {
+            "member": data["member"],
+            "month": data["month"],
+            "fee": data["fee"],
+            "repayment": data.get("repayment") or None,
+            "bitpin_id": data["bitpin_id"],
+        }
 
 
 @admin.register(Payment)
@@ -168,13 +166,6 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
     def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = self.add_form
-            form_class = super().get_form(request, obj, change=change, **kwargs)
-
-            class WithRequest(form_class):  # the service needs to know who records the payment
-                def __init__(self, *args: Any, **inner: Any) -> None:
-                    super().__init__(*args, request=request, **inner)
-
-            return WithRequest
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple:
@@ -187,7 +178,18 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
         return False  # a wrong payment is rejected, never deleted: the trail stays
 
     def save_model(self, request: HttpRequest, obj: Payment, form: Any, change: bool) -> None:
-        pass  # saved by the payment service during validation (RecordPaymentForm.clean)
+        """Records the payment through the service; ``obj`` becomes the stored payment for the admin's log."""
+        payment = services.submit_payment(source=Payment.Source.ADMIN, submitted_by=request.user, **form.submission())
+        vars(obj).update(vars(payment))
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except services.PaymentRefused as refused:
+            # Another submission landed between the form's check and the save (the admin's
+            # transaction has rolled back): say why and offer the form again.
+            self.message_user(request, refused.message, messages.ERROR)
+            return redirect(request.get_full_path())
 
     # --- list columns ----------------------------------------------------------------------------
 

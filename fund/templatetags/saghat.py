@@ -47,6 +47,14 @@ def localize_number(text: str) -> str:
 
 
 @register.filter
+def reads_back_office(user: Any) -> bool:
+    """The person may open the back office: an operator or an inspector (fund.admin.roles)."""
+    from fund.admin.roles import may_read  # here, not above: fund.admin imports this module
+
+    return may_read(user)
+
+
+@register.filter
 def digits(value: Any) -> str:
     return localize_digits(value)
 

@@ -24,8 +24,8 @@ from django.db import connection, transaction
 from import_export import resources, widgets
 from import_export.fields import Field
 
-from fund.demo import monthly_minimum
 from fund.imports import load_dataset, run_import
+from fund.loans import monthly_minimum
 from fund.models import FundConfig, Loan, Payment, User
 from tests.perf.fund import Fund, Sizes
 from tests.perf.harness import Figure, Row, Sample, repeat

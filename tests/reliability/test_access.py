@@ -1,4 +1,4 @@
-"""Access control and production settings: who may reach what, CSRF, sessions, login throttling,
+"""Access control and production settings: who may reach what, CSRF, sessions (login throttling: test_login.py),
 ``check --deploy``, the secret key and HTTPS.
 
 Every admin URL is found by walking the admin's own URL patterns, so a page added later is
@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -307,47 +306,6 @@ def test_a_session_older_than_its_age_is_logged_out(client, member, config, monk
     monkeypatch.setattr(timezone, "now", lambda: later)
     response = client.get(HOME)
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
-
-
-# --- failed logins are throttled -----------------------------------------------------------------------
-
-
-def try_login(client: Client, username: str, password: str, address: str = "10.0.0.1"):
-    return client.post(
-        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address, HTTP_ACCEPT_LANGUAGE="en"
-    )
-
-
-def test_after_repeated_failures_even_the_right_password_is_refused_for_a_while(client, member, config, monkeypatch):
-    for _ in range(settings.LOGIN_FAILURE_LIMIT):
-        assert try_login(client, "alice", "wrong").status_code == 200
-    response = try_login(client, "alice", "alice-pass-1404")
-    assert response.status_code == 200
-    assert "Too many failed logins" in response.content.decode()
-    assert "_auth_user_id" not in client.session
-
-    # Another address is paused too: the counter is kept per user name as well.
-    assert "Too many failed logins" in try_login(client, "alice", "alice-pass-1404", "10.9.9.9").content.decode()
-
-    # Once the window has passed, the right password works again.
-    later = time.time() + settings.LOGIN_FAILURE_WINDOW + 1
-    monkeypatch.setattr(time, "time", lambda: later)
-    response = try_login(client, "alice", "alice-pass-1404")
-    assert response.status_code == 302 and response["Location"] == HOME
-
-
-def test_one_address_guessing_many_user_names_is_paused(client, member, config):
-    for i in range(settings.LOGIN_FAILURE_LIMIT):
-        try_login(client, f"guess{i}", "wrong", "10.6.6.6")
-    response = try_login(client, "alice", "alice-pass-1404", "10.6.6.6")
-    assert "Too many failed logins" in response.content.decode()
-    assert try_login(client, "alice", "alice-pass-1404", "10.7.7.7").status_code == 302  # Alice, elsewhere
-
-
-def test_a_few_failures_then_success_is_not_throttled(client, member, config):
-    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
-        try_login(client, "alice", "wrong")
-    assert try_login(client, "alice", "alice-pass-1404").status_code == 302
 
 
 # --- production settings, in a fresh process ------------------------------------------------------------

@@ -27,6 +27,7 @@ from fund.imports import ImportFileError, load_dataset, problems_of, run_import
 from fund.jalali import to_persian_digits
 from fund.models import Draw, FundConfig, Loan, Payment, User
 from fund.money import MAX_AMOUNT
+from fund.text import normalise_bitpin_id
 from tests.conftest import THIS_MONTH
 
 pytestmark = pytest.mark.usefixtures("today_in_this_month")
@@ -109,6 +110,11 @@ def borrower(alice, member, history):
 @given(fee=amounts, loan_request=st.none() | amounts, bitpin_id=texts)
 @example(fee="20", loan_request="-1", bitpin_id="bp-1")
 @example(fee="۲۰", loan_request="۵۰", bitpin_id=" bp-1 ")
+@example(fee="1e1000000", loan_request="1e1000000", bitpin_id="bp-1")  # decimal.Overflow once
+@example(fee="20", loan_request=None, bitpin_id="bp\u200b1")
+@example(fee="20", loan_request=None, bitpin_id="bp\u00a01")
+@example(fee="20", loan_request=None, bitpin_id="\u200fbp-1")
+@example(fee="20", loan_request=None, bitpin_id="ｂｐ－１")
 def test_the_payment_form_answers_any_input_with_errors_or_a_valid_payment(
     alice, member, config, fee, loan_request, bitpin_id
 ):
@@ -126,13 +132,14 @@ def test_the_payment_form_answers_any_input_with_errors_or_a_valid_payment(
         payment = Payment.objects.get(member=member)
         assert (payment.month, payment.status, payment.repayment) == (THIS_MONTH, Payment.Status.PENDING, 0)
         assert config.min_fee <= payment.fee <= MAX_AMOUNT
-        assert payment.bitpin_id == bitpin_id.strip() and payment.bitpin_id.isprintable()
+        assert payment.bitpin_id == normalise_bitpin_id(bitpin_id) and payment.bitpin_id.isprintable()
         assert 0 < len(payment.bitpin_id) <= 100 and not any(ch.isspace() for ch in payment.bitpin_id)
         assert 0 <= User.objects.get(pk=member.pk).loan_request_amount <= MAX_AMOUNT
 
 
 @HYPOTHESIS
 @given(fee=st.sampled_from(["20", "25"]) | amounts, repayment=amounts)
+@example(fee="20", repayment="1e1000000")
 def test_the_repayment_field_answers_any_input_with_errors_or_a_repayment_within_bounds(
     borrower, member, fee, repayment
 ):
@@ -150,6 +157,8 @@ def test_the_repayment_field_answers_any_input_with_errors_or_a_repayment_within
 
 @HYPOTHESIS
 @given(amount=amounts)
+@example(amount="1e1000000")
+@example(amount="۲\u200f۰")
 def test_the_loan_request_form_answers_any_input_with_errors_or_a_valid_request(alice, member, amount):
     with rolled_back():
         before = snapshot()
@@ -327,6 +336,8 @@ members_typed = st.one_of(st.sampled_from(["alice", "bob", "0", "-1", "999999", 
 @HYPOTHESIS
 @given(who=members_typed, month=months, fee=amounts, repayment=amounts, bitpin_id=texts)
 @example(who="alice", month="1404/09", fee="25", repayment="", bitpin_id="bp-admin")
+@example(who="alice", month="1404/09", fee="1e1000000", repayment="1E+1000000", bitpin_id="bp-admin")
+@example(who="alice", month="1404/09", fee="25", repayment="", bitpin_id="bp\u200badmin")
 @example(who="abc", month="", fee="", repayment="", bitpin_id="")  # the autocomplete widget once raised here
 @example(who=" ", month="", fee="", repayment="", bitpin_id="")
 @example(who="9" * 30, month="1404/09", fee="25", repayment="", bitpin_id="bp-admin")
@@ -347,7 +358,7 @@ def test_recording_a_payment_in_the_admin_answers_any_input_with_errors_or_a_val
         assert payment.member_id in (member.pk, other_member.pk)
         assert payment.month <= THIS_MONTH and payment.status == Payment.Status.PENDING
         assert FundConfig.load().min_fee <= payment.fee <= MAX_AMOUNT and payment.repayment == 0
-        assert payment.bitpin_id == bitpin_id.strip() and 0 < len(payment.bitpin_id) <= 100
+        assert payment.bitpin_id == normalise_bitpin_id(bitpin_id) and 0 < len(payment.bitpin_id) <= 100
 
 
 small_numbers = st.one_of(st.integers(min_value=-(10**6), max_value=10**6).map(str), texts)
@@ -363,6 +374,7 @@ small_numbers = st.one_of(st.integers(min_value=-(10**6), max_value=10**6).map(s
     auto_draw=st.booleans(),
 )
 @example(name="Our fund", min_fee="۲۵", min_repayment="30", max_months="12", reminder="3", auto_draw=True)
+@example(name="Our fund", min_fee="1e1000000", min_repayment="1e1000000", max_months="12", reminder="3", auto_draw=True)
 def test_the_fund_configuration_answers_any_input_with_errors_or_a_valid_configuration(
     operator_web, config, name, min_fee, min_repayment, max_months, reminder, auto_draw
 ):
@@ -386,6 +398,7 @@ def test_the_fund_configuration_answers_any_input_with_errors_or_a_valid_configu
 @HYPOTHESIS
 @given(username=texts, first_name=texts, email=texts, loan_request=amounts)
 @example(username="dara", first_name="دارا", email="dara@example.org", loan_request="۱۰۰")
+@example(username="dara", first_name="دارا", email="dara@example.org", loan_request="1e1000000")
 def test_adding_a_member_answers_any_input_with_errors_or_a_valid_member(
     operator_web, username, first_name, email, loan_request
 ):
@@ -419,6 +432,7 @@ def member_change_data(client, member: User) -> dict:
 @HYPOTHESIS
 @given(loan_request=amounts, first_name=texts, email=texts, username=st.just("alice") | texts)
 @example(loan_request="۴۰", first_name="Alice", email="alice@example.org", username="alice")
+@example(loan_request="1e1000000", first_name="Alice", email="alice@example.org", username="alice")
 def test_changing_a_member_answers_any_input_with_errors_or_a_valid_member(
     operator_web, member, loan_request, first_name, email, username
 ):

@@ -4,7 +4,7 @@ Inspectors read everything in the back office and change nothing (fund.admin.rol
 carries no permission rows: the admin decides by role, so the group's name is all that matters.
 """
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from fund.admin.roles import INSPECTORS, inspectors_group
 from fund.models import User
@@ -18,6 +18,7 @@ class Command(BaseCommand):
             "--add", action="append", default=[], metavar="USERNAME", help="make this user an inspector"
         )
 
+    @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: object, **options: object) -> None:
         group = inspectors_group()
         for username in options["add"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 from django.utils.translation import gettext as _
 
 from fund.imports import RESOURCES, ImportFileError, load_dataset, run_import
@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path, help="A .csv (UTF-8) or .xlsx file with a header line.")
         parser.add_argument("--dry-run", action="store_true", help="Check every row and write nothing.")
 
+    @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: Any, kind: str, file: Path, dry_run: bool, **options: Any) -> None:
         try:
             content = file.read_bytes()

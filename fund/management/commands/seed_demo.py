@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, no_translations
 
 from fund.demo import generate_fund
 from fund.jalali import JalaliMonth
@@ -15,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1404)
         parser.add_argument("--prefix", default="member", help="username prefix")
 
+    @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: object, **options: object) -> None:
         summary = generate_fund(
             members=options["members"],

@@ -2,7 +2,7 @@ from argparse import ArgumentTypeError
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 from django.utils.translation import gettext as _
 
 from fund.models import FundConfig
@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--min-payment", type=_amount, help="minimum monthly loan repayment in USDT (default 20)")
         parser.add_argument("--name", help="the fund's name")
 
+    @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: object, **options: object) -> None:
         config = FundConfig.load()
         if options["min_fee"] is not None:
@@ -50,6 +51,6 @@ class Command(BaseCommand):
         config.save()
         ensure_schedules()
         self.stdout.write(
-            f"{config.name}: min fee {config.min_fee.normalize():f} USDT, max {config.max_repayment_months} months, "
+            f"{config}: min fee {config.min_fee.normalize():f} USDT, max {config.max_repayment_months} months, "
             f"min repayment {config.min_repayment.normalize():f} USDT"
         )

@@ -1,0 +1,253 @@
+"""Payouts in the back office: loan payouts and refunds, checked with Bitpin, decided by hand if need be.
+
+A payout is recorded from its loan's page (fund.admin.loans) or a leaving member's page
+(fund.admin.members); here the operator follows its check and may verify or reject it with a note.
+Every change goes through fund.payouts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from unfold.admin import TabularInline
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import action, display
+
+from fund import payouts as services
+from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
+from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
+from fund.admin.display import badge, change_link, loan_link, moment, money, person
+from fund.models import Payout
+
+STATUS_LABELS = {
+    Payout.Status.PENDING: "warning",
+    Payout.Status.VERIFIED: "success",
+    Payout.Status.REJECTED: "danger",
+}
+KIND_LABELS = {Payout.Kind.LOAN: "primary", Payout.Kind.REFUND: "info"}
+
+
+class PayoutInline(ReadOnlyInlineMixin, TabularInline):
+    """A loan's or a member's payouts, newest first, each linking to its page."""
+
+    model = Payout
+    fk_name = "loan"
+    verbose_name = _("payout")
+    verbose_name_plural = _("payouts (newest first)")
+    fields = ("recorded_display", "kind_display", "amount_display", "transfer_id", "status_display", "note")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+
+    @display(description=_("recorded"))
+    def recorded_display(self, obj: Payout) -> Any:
+        return change_link(obj, str(moment(obj.created_at)))
+
+    @display(description=_("kind"))
+    def kind_display(self, obj: Payout) -> Any:
+        return badge(obj.kind, obj.get_kind_display(), KIND_LABELS)
+
+    @display(description=_("amount (USDT)"))
+    def amount_display(self, obj: Payout) -> Any:
+        return money(obj.amount)
+
+    @display(description=_("status"))
+    def status_display(self, obj: Payout) -> Any:
+        return badge(obj.status, obj.get_status_display(), STATUS_LABELS)
+
+
+class MemberPayoutInline(PayoutInline):
+    fk_name = "member"
+
+
+@admin.register(Payout)
+class PayoutAdmin(FundModelAdmin):
+    list_display = (
+        "recorded_display",
+        "kind_display",
+        "member_display",
+        "amount_display",
+        "transfer_id",
+        "status_display",
+        "note_display",
+    )
+    list_filter = (("kind", ChoicesDropdownFilter), ("status", ChoicesDropdownFilter))
+    search_fields = ("member__username", "member__first_name", "member__last_name", "=transfer_id")
+    list_select_related = ("member", "loan")
+    list_per_page = 50
+    ordering = ("-created_at", "-id")
+    actions = ("verify_with_bitpin", "verify_by_hand", "reject")
+    actions_detail = ("verify_by_hand_detail", "reject_detail")
+    fieldsets = (
+        (None, {"fields": ("kind_display", "member", "loan_display", "amount_display", "transfer_id")}),
+        (
+            _("Verification"),
+            {
+                "fields": (
+                    "status_display",
+                    ("recorded_by", "recorded_display"),
+                    ("verified_by", "verified_display"),
+                    "note",
+                    ("attempts", "next_attempt_display"),
+                    "last_error",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "kind_display",
+        "member",
+        "loan_display",
+        "amount_display",
+        "transfer_id",
+        "status_display",
+        "recorded_by",
+        "recorded_display",
+        "verified_by",
+        "verified_display",
+        "note",
+        "attempts",
+        "next_attempt_display",
+        "last_error",
+    )
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # recorded from the loan's or the leaving member's page
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # every change goes through an action
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    # --- columns ----------------------------------------------------------------------------------
+
+    @display(description=_("recorded"), ordering="created_at")
+    def recorded_display(self, obj: Payout) -> Any:
+        return moment(obj.created_at)
+
+    @display(description=_("kind"), ordering="kind")
+    def kind_display(self, obj: Payout) -> Any:
+        return badge(obj.kind, obj.get_kind_display(), KIND_LABELS)
+
+    @display(description=_("member"), ordering="member__username")
+    def member_display(self, obj: Payout) -> Any:
+        return person(obj.member)
+
+    @display(description=_("loan"))
+    def loan_display(self, obj: Payout) -> Any:
+        return loan_link(obj.loan)
+
+    @display(description=_("amount (USDT)"), ordering="amount")
+    def amount_display(self, obj: Payout) -> Any:
+        return money(obj.amount)
+
+    @display(description=_("status"), ordering="status")
+    def status_display(self, obj: Payout) -> Any:
+        return badge(obj.status, obj.get_status_display(), STATUS_LABELS)
+
+    @display(description=_("verification note"))
+    def note_display(self, obj: Payout) -> str:
+        return Truncator(obj.note or obj.last_error).chars(60) or "—"
+
+    @display(description=_("verified or rejected at"))
+    def verified_display(self, obj: Payout) -> Any:
+        return moment(obj.verified_at)
+
+    @display(description=_("next verification attempt"))
+    def next_attempt_display(self, obj: Payout) -> Any:
+        return moment(obj.next_attempt_at)
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    @action(description=_("Verify with Bitpin (queued)"), permissions=["operate"])
+    def verify_with_bitpin(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
+        selected = list(queryset.select_related("member"))
+        if not is_confirmed(request):
+            return render_confirmation(
+                request,
+                self,
+                title=_("Verify with Bitpin"),
+                question=_("Queue a Bitpin check for these payouts? Only pending payouts are checked."),
+                objects=selected,
+                bulk_action="verify_with_bitpin",
+                submit_label=_("Queue the checks"),
+            )
+        queued = services.requeue_verification(payout_ids=[p.pk for p in selected])
+        text = ngettext(
+            "%(count)d payout was queued for a Bitpin check.",
+            "%(count)d payouts were queued for a Bitpin check.",
+            queued,
+        )
+        self.message_user(request, text % {"count": queued}, messages.SUCCESS if queued else messages.WARNING)
+        return None
+
+    @action(description=_("Verify by hand, with a note"), permissions=["operate"])
+    def verify_by_hand(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
+        return self._decide(request, list(queryset.select_related("member")), verify=True, bulk_action="verify_by_hand")
+
+    @action(description=_("Reject, with a note"), permissions=["operate"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
+        return self._decide(request, list(queryset.select_related("member")), verify=False, bulk_action="reject")
+
+    def has_decide_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """The page's verify and reject buttons: for operators, on a payout still pending."""
+        if not self.has_operate_permission(request):
+            return False
+        return object_id is None or Payout.objects.filter(pk=object_id, status=Payout.Status.PENDING).exists()
+
+    @action(description=_("Verify by hand"), icon="verified", permissions=["decide"], url_path="verify")
+    def verify_by_hand_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._decide_one(request, object_id, verify=True)
+
+    @action(description=_("Reject"), icon="block", permissions=["decide"], url_path="reject")
+    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._decide_one(request, object_id, verify=False)
+
+    def _decide_one(self, request: HttpRequest, object_id: str, *, verify: bool) -> HttpResponse:
+        payout = get_object_or_404(Payout.objects.select_related("member"), pk=object_id)
+        response = self._decide(request, [payout], verify=verify, bulk_action=None)
+        return response or redirect("admin:fund_payout_change", payout.pk)
+
+    def _decide(
+        self, request: HttpRequest, payouts: list[Payout], *, verify: bool, bulk_action: str | None
+    ) -> HttpResponse | None:
+        form = NoteForm(request.POST if is_confirmed(request) else None)
+        if not form.is_valid():
+            return render_confirmation(
+                request,
+                self,
+                title=_("Verify payouts by hand") if verify else _("Reject payouts"),
+                question=_("Mark these payouts verified? Write how you checked: the note is kept on each.")
+                if verify
+                else _("Reject these payouts? The loan keeps waiting for its payout (the member stays leaving)."),
+                form=form,
+                objects=payouts,
+                bulk_action=bulk_action,
+                submit_label=_("Verify") if verify else _("Reject"),
+                danger=not verify,
+            )
+        service = services.verify_payout_by_hand if verify else services.reject_payout
+        done, refusals = 0, []
+        for payout in payouts:
+            try:
+                service(payout=payout, by=request.user, note=form.cleaned_data["note"])
+                done += 1
+            except services.PayoutRefused as refused:
+                refusals.append(f"{payout}: {refused.message}")
+        if done:
+            text = (
+                ngettext("%(count)d payout verified.", "%(count)d payouts verified.", done)
+                if verify
+                else ngettext("%(count)d payout rejected.", "%(count)d payouts rejected.", done)
+            )
+            self.message_user(request, text % {"count": done}, messages.SUCCESS)
+        for refusal in refusals:
+            self.message_user(request, refusal, messages.ERROR)
+        return None

@@ -1,0 +1,127 @@
+"""Checking records with Bitpin, retrying passing failures with back-off: one mechanism for all.
+
+Payments (money in) and payouts (money out: loans and refunds) are checked the same way
+(DESIGN.md, "Bitpin verification", "Loan payout"): a job asks Bitpin, the answer falls in one of
+three classes, and a passing failure leaves the record pending with its error noted and a next
+attempt scheduled. The scheduled sweep retries whatever is due, for every kind at once.
+
+Each kind is a ``Checked``: its model (with ``status``, ``attempts``, ``last_error``,
+``next_attempt_at`` and ``created_at``), how to ask Bitpin about one record, and how to apply an
+answer (the kind's own service: fund.payments, fund.payouts). Nothing here decides a record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Model, Q
+from django.utils import timezone, translation
+
+from fund import bitpin
+
+PENDING = "pending"
+
+# Back-off between Bitpin attempts: 1, 2, 4 … minutes, at most an hour (the sweep runs every minute).
+RETRY_BASE = dt.timedelta(minutes=1)
+RETRY_MAX = dt.timedelta(hours=1)
+# A record whose verification job never ran (a worker died) is swept after this long.
+LOST_JOB_AFTER = dt.timedelta(minutes=1)
+# The sweep claims what it will check for this long, so an overlapping sweep leaves it alone.
+SWEEP_LEASE = dt.timedelta(minutes=5)
+# The sweep stops starting new lookups after this long: the job must end well within django-q's timeout.
+SWEEP_TIME_BUDGET_SECONDS = 60.0
+SWEEP_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One kind of record checked with Bitpin."""
+
+    model: type[Model]
+    ask: Callable[[Any, httpx.Client | None], bitpin.Answer]  # (record, shared client) → answer
+    apply: Callable[[Any, bitpin.Answer], str]  # (record, answer) → a line for the job's result
+
+
+def every_kind() -> list[Checked]:
+    """Every kind the sweep retries: money in, then money out."""
+    from fund import payments, payouts  # they build on this module
+
+    return [payments.CHECKED, payouts.CHECKED]
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Back-off after the ``attempts``-th failed attempt: 1, 2, 4 … minutes, at most an hour."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def record_retry(record: Model, error: str) -> None:
+    """Note a passing failure and when to try again."""
+    # A conditional UPDATE: only a still-pending record is marked for another try.
+    attempts = record.attempts + 1
+    type(record).objects.filter(pk=record.pk, status=PENDING).update(
+        attempts=F("attempts") + 1,
+        last_error=error,
+        next_attempt_at=timezone.now() + retry_delay(attempts),
+    )
+
+
+def sweep(kinds: list[Checked] | None = None) -> int:
+    """Check every pending record of every kind that is due again (the scheduled job).
+
+    Returns how many were checked. Bitpin is asked from a pool of threads sharing one HTTP
+    client, so a slow API does not serialise the sweep; answers are applied one by one in this
+    thread, on its database connection.
+    """
+    deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
+    return sum(_sweep_one(kind, deadline) for kind in (every_kind() if kinds is None else kinds))
+
+
+def _sweep_one(kind: Checked, deadline: float) -> int:
+    records = _claim_due(kind.model)
+    if not records:
+        return 0
+    if not settings.BITPIN_API_KEY:
+        for record in records:
+            kind.apply(record, kind.ask(record, None))
+        return len(records)
+    checked = 0
+    with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
+        language = translation.get_language()
+        futures = {pool.submit(_ask_before, deadline, kind, record, client, language): record for record in records}
+        for future in as_completed(futures):
+            answer = future.result()
+            if answer is not None:
+                kind.apply(futures[future], answer)
+                checked += 1
+    return checked
+
+
+def _ask_before(
+    deadline: float, kind: Checked, record: Model, client: httpx.Client, language: str
+) -> bitpin.Answer | None:
+    # Past the budget the record is left for the next sweep (its lease runs out soon).
+    if time.monotonic() > deadline:
+        return None
+    # The active language is per thread: notes are written in the sweep's language, not the default.
+    with translation.override(language):
+        return kind.ask(record, client)
+
+
+def _claim_due(model: type[Model]) -> list[Any]:
+    """Pending records due for a check, leased so that an overlapping sweep skips them."""
+    now = timezone.now()
+    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LOST_JOB_AFTER)
+    with transaction.atomic():
+        # skip_locked: two sweeps at once split the work instead of waiting for each other.
+        queryset = model.objects.select_for_update(skip_locked=True).filter(due, status=PENDING)
+        records = list(queryset.order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:SWEEP_BATCH])
+        model.objects.filter(pk__in=[r.pk for r in records]).update(next_attempt_at=now + SWEEP_LEASE)
+    return records
