@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from fund import bot, notifications
+from fund.draw import reason_label
 from fund.models import BotCursor, ChannelOptOut, ChatLink, Notification, Payment, User
 from fund.payments import mark_verified
 from tests.conftest import THIS_MONTH
@@ -192,7 +193,8 @@ def test_status_names_the_repayment_due_and_a_rejection(fund, config):
 
 def test_ranking_gives_the_members_own_position(fund, config):
     assert "you are number 1 of 1 eligible members" in bot.answer("telegram", 101, "/ranking")
-    assert "You are out of the projected draw of Azar 1404 (reason: has an active loan)" in bot.answer(
+    reason = reason_label("active_loan")
+    assert f"You are out of the projected draw of Azar 1404 (reason: {reason})" in bot.answer(
         "telegram", 102, "/ranking"
     )
 
