@@ -193,7 +193,7 @@ def test_status_names_the_repayment_due_and_a_rejection(fund, config):
 
 def test_ranking_gives_the_members_own_position(fund, config):
     assert "you are number 1 of 1 eligible members" in bot.answer("telegram", 101, "/ranking")
-    reason = reason_label("active_loan")
+    reason = reason_label("open_loan")
     assert f"You are out of the projected draw of Azar 1404 (reason: {reason})" in bot.answer(
         "telegram", 102, "/ranking"
     )
