@@ -42,7 +42,19 @@ from django_q.tasks import async_task
 
 from fund import botapi
 from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
-from fund.models import CHAT_CHANNELS, Channel, ChannelOptOut, ChatLink, Draw, FundConfig, Notification, Payment, User
+from fund.models import (
+    CHAT_CHANNELS,
+    Channel,
+    ChannelOptOut,
+    ChatLink,
+    Draw,
+    FundConfig,
+    Notification,
+    Payment,
+    Payout,
+    Reconciliation,
+    User,
+)
 from fund.money import format_usdt
 
 log = logging.getLogger(__name__)
@@ -148,12 +160,16 @@ MESSAGES: dict[str, Message] = {
         gettext_lazy("You were chosen in the draw of %(month)s"),
         gettext_lazy(
             "Congratulations, %(name)s: you were chosen in the draw of %(month)s for a loan of %(amount)s USDT. "
-            "Your repayments of at least %(minimum)s USDT a month start in %(first_month)s."
+            "It will be sent to you shortly; repayments of at least %(minimum)s USDT a month start "
+            "the month after it is paid out."
         ),
     ),
     PAYOUT_VERIFIED: Message(
         gettext_lazy("Your loan was paid out"),
-        gettext_lazy("Dear %(name)s, the payout of your loan of %(amount)s USDT (%(month)s) was verified."),
+        gettext_lazy(
+            "Dear %(name)s, the payout of your loan of %(amount)s USDT (draw of %(month)s) was verified. "
+            "Repayments of at least %(minimum)s USDT a month start in %(first_month)s."
+        ),
     ),
     REFUND_VERIFIED: Message(
         gettext_lazy("Your refund was paid"),
@@ -161,7 +177,10 @@ MESSAGES: dict[str, Message] = {
     ),
     RECONCILIATION_DIFFERENCE: Message(
         gettext_lazy("Reconciliation found a difference"),
-        gettext_lazy("Reconciliation found a difference of %(amount)s USDT: %(detail)s\n%(url)s"),
+        gettext_lazy(
+            "Reconciliation found a difference of %(amount)s USDT: the wallet holds %(wallet)s USDT, "
+            "the ledger says %(expected)s USDT.\n%(url)s"
+        ),
         personal=False,
     ),
     WORKER_STALLED: Message(
@@ -436,7 +455,6 @@ def draw_result(draw: Draw) -> None:
             month=draw.month,
             amount=draw.amount,
             minimum=draw.loan.monthly_minimum,
-            first_month=draw.month.next(),
         )
 
 
@@ -452,18 +470,33 @@ def seed_committed(*, month: JalaliMonth, commitment: str) -> None:
     )
 
 
-def payout_verified(*, member: User, key: object, amount: Decimal, month: JalaliMonth) -> None:
-    notify(event=PAYOUT_VERIFIED, key=key, member=member, amount=amount, month=month)
+def payout_verified(payout: Payout) -> None:
+    """A verified payout: "your loan was paid out", or for a leaving member "your refund was paid"."""
+    if payout.kind == Payout.Kind.LOAN and payout.loan is not None:
+        notify(
+            event=PAYOUT_VERIFIED,
+            key=payout.pk,
+            member=payout.member,
+            amount=payout.amount,
+            month=payout.loan.month,
+            minimum=payout.loan.monthly_minimum,
+            first_month=JalaliMonth.current().next(),  # paid out this month (fund.loans.mark_paid_out)
+        )
+    else:
+        notify(event=REFUND_VERIFIED, key=payout.pk, member=payout.member, amount=payout.amount)
 
 
-def refund_verified(*, member: User, key: object, amount: Decimal) -> None:
-    notify(event=REFUND_VERIFIED, key=key, member=member, amount=amount)
-
-
-def reconciliation_difference(*, key: object, amount: Decimal, detail: str) -> None:
-    notify_operators(
-        event=RECONCILIATION_DIFFERENCE, key=key, amount=amount, detail=detail, url=page_url("admin:index")
-    )
+def reconciliation_flagged(reading: Reconciliation) -> None:
+    """Operators hear of a wallet reading whose difference is beyond the tolerance."""
+    if reading.flagged:
+        notify_operators(
+            event=RECONCILIATION_DIFFERENCE,
+            key=reading.pk,
+            amount=reading.difference,
+            wallet=reading.wallet_balance,
+            expected=reading.expected_balance,
+            url=page_url("admin:fund_reconciliation_changelist"),
+        )
 
 
 def worker_stalled(*, key: object, detail: str) -> None:

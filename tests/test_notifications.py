@@ -13,9 +13,11 @@ from django.utils import timezone
 from fund import notifications, tasks
 from fund.draw import run_draw
 from fund.jalali import JalaliMonth
-from fund.models import ChatLink, FundConfig, Notification, Payment, User
+from fund.models import ChatLink, FundConfig, Loan, Notification, Payment, Payout, User
 from fund.notifications import deliver_due
 from fund.payments import mark_verified, reject_payment, submit_payment
+from fund.payouts import mark_payout_verified
+from fund.reconciliation import take_reading
 from fund.reminders import send_due_reminders
 from tests.conftest import THIS_MONTH
 
@@ -162,39 +164,41 @@ def test_a_draw_without_a_winner_says_so(fake_bot, alice, bob, history):
     assert rows(notifications.DRAW_CHOSEN) == []
 
 
-@pytest.mark.parametrize(
-    ("fire", "english", "persian"),
-    [
-        (
-            lambda m: notifications.seed_committed(month=THIS_MONTH, commitment="ab12cd"),
-            "The random seed of the draw of Azar 1404 is committed: ab12cd",
-            "آذر ۱۴۰۴",
-        ),
-        (
-            lambda m: notifications.payout_verified(member=m, key=1, amount=Decimal("300"), month=THIS_MONTH),
-            "the payout of your loan of 300.00 USDT (Azar 1404) was verified",
-            "۳۰۰٫۰۰",
-        ),
-        (
-            lambda m: notifications.refund_verified(member=m, key=1, amount=Decimal("12.5")),
-            "the refund of 12.50 USDT to you was verified",
-            "۱۲٫۵۰",
-        ),
-    ],
-)
-def test_the_events_other_parts_fire_have_their_texts(fake_bot, alice, bob, fire, english, persian):
-    fire(alice)
-    fire(bob)
+def test_the_seed_commitment_goes_to_every_member(fake_bot, alice, bob):
+    notifications.seed_committed(month=THIS_MONTH, commitment="ab12cd")
     deliver_due()
-    assert english in fake_bot.texts("telegram", TG_ALICE)[0]
-    assert persian in fake_bot.texts("telegram", TG_BOB)[0]
+    assert "The random seed of the draw of Azar 1404 is committed: ab12cd" in fake_bot.texts("telegram", TG_ALICE)[0]
+    assert "آذر ۱۴۰۴" in fake_bot.texts("telegram", TG_BOB)[0]
+
+
+def test_a_verified_loan_payout_tells_the_winner(fake_bot, alice, bob, history, today_in_this_month):
+    loan = history.loan(alice, THIS_MONTH, 300, state=Loan.State.AWAITING_PAYOUT)
+    payout = Payout.objects.create(
+        kind=Payout.Kind.LOAN, member=alice, loan=loan, amount=Decimal("300"), transfer_id="t1"
+    )
+    mark_payout_verified(payout=payout, by=None, note="checked")
+    assert rows(notifications.PAYOUT_VERIFIED) == ALL_ALICE
+    deliver_due()
+    [text] = fake_bot.texts("telegram", TG_ALICE)
+    assert "the payout of your loan of 300.00 USDT (draw of Azar 1404) was verified" in text
+    assert "start in Dey 1404" in text
+
+
+def test_a_verified_refund_tells_the_leaving_member(fake_bot, alice, bob, config):
+    payout = Payout.objects.create(kind=Payout.Kind.REFUND, member=bob, amount=Decimal("12.5"), transfer_id="t2")
+    mark_payout_verified(payout=payout, by=None, note="checked")
+    assert rows(notifications.REFUND_VERIFIED) == ALL_BOB
+    deliver_due()
+    assert "۱۲٫۵۰" in fake_bot.texts("telegram", TG_BOB)[0]
+    assert User.objects.get(pk=bob.pk).is_active is False  # the payout's own effect, unchanged
 
 
 def test_operators_are_told_of_reconciliation_stalls_and_long_pending_payments(
     fake_bot, alice, operator, mailoutbox, today_in_this_month
 ):
     linked(operator, "telegram", 900)
-    notifications.reconciliation_difference(key="1404/09", amount=Decimal("5"), detail="Bitpin shows 5 USDT more")
+    take_reading(typed_balance=Decimal("5"), by=operator)  # the ledger expects 0
+    take_reading(typed_balance=Decimal("0"), by=operator)  # they match: nobody is told
     notifications.worker_stalled(key="2026-12-02T10", detail="no heartbeat for 10 minutes")
     payment = pending(alice)
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
@@ -203,7 +207,9 @@ def test_operators_are_told_of_reconciliation_stalls_and_long_pending_payments(
     deliver_due()
     texts = fake_bot.texts("telegram", 900)
     assert len(texts) == 3
-    assert "Reconciliation found a difference of ۵٫۰۰ USDT: Bitpin shows 5 USDT more" in texts[0]
+    assert (
+        "Reconciliation found a difference of ۵٫۰۰ USDT: the wallet holds ۵٫۰۰ USDT, the ledger says ۰٫۰۰" in texts[0]
+    )
     assert "no heartbeat for 10 minutes" in texts[1]
     assert "۱ payments have been waiting for verification for more than a day" in texts[2]
     assert fake_bot.texts("telegram", TG_ALICE) == []  # members never get the operators' news
