@@ -304,3 +304,14 @@ def test_a_member_cannot_reach_the_outbox(alice, client):
     client.force_login(alice)
     response = client.get(reverse("admin:fund_notification_changelist"))
     assert response.status_code == 302 and response.url == reverse("member-home")
+
+
+def test_the_command_registers_the_webhook_with_its_secret(fake_bot_webhook):
+    from django.core.management import call_command
+
+    call_command("bot_webhook", "telegram", "--url", "https://fund.example.org/")
+    [call] = [c for c in fake_bot_webhook.calls if c.method == "setWebhook"]
+    assert call.params["url"] == f"https://fund.example.org/bot/telegram/{SECRETS['telegram']}/"
+    assert call.params["secret_token"] == SECRETS["telegram"]
+    call_command("bot_webhook", "bale", "--delete")
+    assert [c.channel for c in fake_bot_webhook.calls if c.method == "deleteWebhook"] == ["bale"]
