@@ -102,3 +102,12 @@ def messages_of(response) -> list[str]:
 
 
 __all__ = ["THIS_MONTH", "Decimal", "Loan", "Payment", "on_postgres"]
+
+
+def empty_inline_management(response) -> dict[str, str]:
+    """The management-form fields of every inline on an admin change page, posting no inline rows."""
+    data: dict[str, str] = {}
+    for inline in response.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from fund import statement
 from fund.models import Payment, User
-from tests.conftest import THIS_MONTH
+from tests.conftest import THIS_MONTH, empty_inline_management
 
 CHANGELIST = reverse("admin:fund_user_changelist")
 
@@ -116,16 +116,15 @@ def test_the_statement_prints_for_any_member(web, fund, other_member):
 
 def test_the_operator_changes_a_loan_request(web, fund, member):
     url = reverse("admin:fund_user_change", args=(member.pk,))
-    form = web.get(url).context["adminform"].form
+    page = web.get(url)
+    form = page.context["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and name != "groups"}
     data.update(
         {"loan_request_amount": "۴۰", "is_active": "on", "is_member": "on", "date_joined_0": "", "last_login_0": ""}
     )
     data = {k: v for k, v in data.items() if not isinstance(v, bool)} | {"is_active": "on", "is_member": "on"}
     data.pop("password", None)
-    for key in ("payments-TOTAL_FORMS", "loans-TOTAL_FORMS"):
-        data[key] = "0"
-    data.update({"payments-INITIAL_FORMS": "0", "loans-INITIAL_FORMS": "0"})
+    data.update(empty_inline_management(page))
     response = web.post(url, data)
 
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -28,7 +28,7 @@ from fund.jalali import to_persian_digits
 from fund.models import Draw, FundConfig, Loan, Payment, User
 from fund.money import MAX_AMOUNT
 from fund.text import normalise_bitpin_id
-from tests.conftest import THIS_MONTH
+from tests.conftest import THIS_MONTH, empty_inline_management
 
 pytestmark = pytest.mark.usefixtures("today_in_this_month")
 
@@ -419,13 +419,13 @@ def test_adding_a_member_answers_any_input_with_errors_or_a_valid_member(
 
 def member_change_data(client, member: User) -> dict:
     """The member's change form as the admin renders it, ready to post back (as test_admin_members does)."""
-    form = client.get(reverse("admin:fund_user_change", args=[member.pk])).context["adminform"].form
+    page = client.get(reverse("admin:fund_user_change", args=[member.pk]))
+    form = page.context["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and not isinstance(value, bool)}
     data.pop("password", None)
     data.pop("groups", None)
     data.update({"is_active": "on", "is_member": "on", "date_joined_0": "", "last_login_0": ""})
-    data.update({"payments-TOTAL_FORMS": "0", "payments-INITIAL_FORMS": "0"})
-    data.update({"loans-TOTAL_FORMS": "0", "loans-INITIAL_FORMS": "0"})
+    data.update(empty_inline_management(page))
     return data
 
 
