@@ -279,7 +279,7 @@ def test_an_operator_links_a_chat_from_their_page(fake_bot, operator, client):
 
 def test_the_admin_lists_filters_and_sends_again(fake_bot, web, alice, config):
     link(alice, "telegram", 101)
-    notifications.refund_verified(member=alice, key=1, amount=Decimal("5"))
+    notifications.notify(event=notifications.REFUND_VERIFIED, key=1, member=alice, amount=Decimal("5"))
     notifications.deliver_due()
     changelist = reverse("admin:fund_notification_changelist")
     for query in ("", "?status__exact=sent", "?channel__exact=telegram", "?event=refund_verified", "?q=alice"):
