@@ -112,7 +112,12 @@ def handle_update(channel: str, update: Any) -> str | None:
         return None
     if chat.get("type", "private") != "private":
         return None  # the bot talks to members one by one, never in groups
-    reply = answer(channel, chat_id, text if isinstance(text, str) else "")
+    try:
+        reply = answer(channel, chat_id, text if isinstance(text, str) else "")
+    except Exception:
+        # Never an error page for the Bot API: it would send the same update again and again.
+        log.exception("the %s bot could not answer chat %s", channel, chat_id)
+        return None
     config = botapi.bot_config(channel)
     if config is not None:
         try:
