@@ -32,6 +32,7 @@ class ChatChoice:
     link: ChatLink | None
     deep_link: str  # the one-time link while its token is valid, "" otherwise
     enabled: bool
+    start_command: str = ""  # what to send the bot by hand when no bot user name is configured
 
     @property
     def linked(self) -> bool:
@@ -66,8 +67,9 @@ def notification_settings(member: User) -> NotificationSettings:
                 label=str(Channel(channel).label),
                 configured=config is not None,
                 link=link,
-                deep_link=config.deep_link(link.start_token) if config is not None and token_valid else "",
+                deep_link=config.deep_link(link.start_token) if config and config.username and token_valid else "",
                 enabled=channel not in off,
+                start_command=f"/start {link.start_token}" if config and not config.username and token_valid else "",
             )
         )
     return NotificationSettings(

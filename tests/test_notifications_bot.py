@@ -315,3 +315,12 @@ def test_the_command_registers_the_webhook_with_its_secret(fake_bot_webhook):
     assert call.params["secret_token"] == SECRETS["telegram"]
     call_command("bot_webhook", "bale", "--delete")
     assert [c.channel for c in fake_bot_webhook.calls if c.method == "deleteWebhook"] == ["bale"]
+
+
+def test_without_a_bot_user_name_the_page_gives_the_start_command(fake_bot, alice, config, client, settings):
+    settings.BALE_BOT_USERNAME = ""
+    client.force_login(alice)
+    client.post(reverse("member-connect-chat"), {"channel": "bale"})
+    token = ChatLink.objects.get(member=alice, channel="bale").start_token
+    page = client.get(reverse("member-home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"/start {token}" in page and "ble.ir" not in page
