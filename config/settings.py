@@ -3,6 +3,7 @@
 import datetime as dt
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
@@ -118,11 +119,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "fund.User"
 
 # --- Cache and background jobs --------------------------------------------------------------------
+def _resp2(url: str) -> str:
+    """redis-py 8 speaks RESP3 by default, which needs Redis 6 or later; RESP2 works with any."""
+    parts = urlsplit(url)
+    if any(name == "protocol" for name, _value in parse_qsl(parts.query)):
+        return url
+    return urlunsplit(parts._replace(query="&".join(filter(None, [parts.query, "protocol=2"]))))
+
+
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    REDIS_URL = _resp2(REDIS_URL)
+if REDIS_URL:
+    # Redis for funds that run several web or worker machines: the cache (the import preview,
+    # django-q2's cluster status) and the job queue, shared by all of them.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    # A database cache is shared by the web processes and the worker (login throttling and
+    # A database cache is shared by the web processes and the worker (the import preview and
     # django-q2's cluster status need that); LocMemCache would be private to each process.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "saghat_cache"}}
 
@@ -141,11 +154,20 @@ Q_CLUSTER = {
     # django-q2 logs every task at INFO: four lines a minute from the schedules alone.
     "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
 }
-if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
+if REDIS_URL:
+    # Jobs are queued on commit (fund.tasks.queue), so a Redis queue never sees a rolled-back job.
+    # Redis keeps no receipt: a job a worker had taken when it died is lost, and the sweep and the
+    # schedules pick its work up again (README, "Deployment").
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     # django-q2 uses Redis unless told otherwise: the ORM broker needs no extra server.
     Q_CLUSTER["orm"] = "default"
+
+# The worker is stalled when no job, the minute's heartbeat included, has finished for this many
+# seconds (fund/health.py); `manage.py run_worker` then restarts the cluster.
+WORKER_STALL_AFTER = env.int("WORKER_STALL_AFTER", default=180)
+# How often run_worker looks, and how long a stalled cluster gets to stop before it is killed.
+WORKER_CHECK_EVERY = env.float("WORKER_CHECK_EVERY", default=10)
 
 # --- Passwords, sessions, login ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

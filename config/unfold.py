@@ -4,9 +4,15 @@ Every page of the sidebar is readable by operators and inspectors alike (fund.ad
 each may change is decided by the admin classes, so no item needs a permission callback.
 """
 
+import os
+
 from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
+
+# With REDIS_URL the queue lives in Redis and django-q2's queue table has no admin page to link to
+# (config.settings has read .env into the environment before importing this module).
+QUEUE_IN_DATABASE = not os.environ.get("REDIS_URL")
 
 UNFOLD = {
     "SITE_TITLE": _("Saghat"),
@@ -80,11 +86,17 @@ UNFOLD = {
                 "separator": True,
                 "collapsible": True,
                 "items": [
-                    {
-                        "title": _("Queued jobs"),
-                        "icon": "schedule",
-                        "link": reverse_lazy("admin:django_q_ormq_changelist"),
-                    },
+                    *(
+                        [
+                            {
+                                "title": _("Queued jobs"),
+                                "icon": "schedule",
+                                "link": reverse_lazy("admin:django_q_ormq_changelist"),
+                            }
+                        ]
+                        if QUEUE_IN_DATABASE
+                        else []
+                    ),
                     {
                         "title": _("Failed jobs"),
                         "icon": "error",

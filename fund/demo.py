@@ -11,13 +11,15 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
 
 from fund import loans
 from fund.jalali import JalaliMonth
-from fund.models import FundConfig, Loan, Payment, User
+from fund.members import create_members
+from fund.models import FundConfig, Loan, User
 from fund.money import ZERO
+from fund.payments import history_payment, write_history_payments
 
 FIRST_NAMES = ["Ali", "Sara", "Reza", "Maryam", "Hossein", "Zahra", "Mehdi", "Fatemeh", "Amir", "Narges",
                "Kaveh", "Leila", "Babak", "Shirin", "Omid", "Parisa"]  # fmt: skip
@@ -57,7 +59,7 @@ def generate_fund(
     config = FundConfig.load()
     last = last_month or JalaliMonth.current().previous()
     first = last - (months - 1)
-    hashed = make_password(password) if password else make_password(None)
+    now = timezone.now()
 
     with transaction.atomic():
         start = User.objects.filter(username__startswith=username_prefix).count()
@@ -67,17 +69,15 @@ def generate_fund(
                 first_name=rng.choice(FIRST_NAMES),
                 last_name=rng.choice(LAST_NAMES),
                 email=f"{username_prefix}{start + i + 1}@example.org",
-                password=hashed,
-                is_member=True,
                 loan_request_amount=Decimal(rng.choice([0, 100, 150, 200, 300, 400, 500])),
             )
             for i in range(members)
         ]
-        people = User.objects.bulk_create(people, batch_size=BATCH)
+        people = create_members(people, password=password, batch_size=BATCH)
         fees = {p.pk: Decimal(rng.choice([20, 20, 25, 30, 50])) for p in people}
 
         open_loans: dict[int, _OpenLoan] = {}
-        payments: list[Payment] = []
+        payments: list[dict] = []
         settled: list[Loan] = []
         loans_made = 0
         cash = ZERO
@@ -97,14 +97,14 @@ def generate_fund(
                         del open_loans[member.pk]
                 cash += fee + repayment
                 payments.append(
-                    Payment(
-                        member_id=member.pk, month=month, fee=fee, repayment=repayment, loan=loan,
-                        bitpin_id="", status=Payment.Status.VERIFIED, source=Payment.Source.IMPORT,
-                        note="demo history",
+                    history_payment(
+                        member_id=member.pk, month=month, fee=fee, repayment=repayment,
+                        loan_id=loan.pk if loan else None, bitpin_id="", note="demo history",
+                        recorded_by_id=None, at=now,
                     )
                 )  # fmt: skip
             if len(payments) >= BATCH:
-                Payment.objects.bulk_create(payments, batch_size=BATCH)
+                write_history_payments(payments, batch_size=BATCH)
                 payments = []
             # About one loan per month for a small fund, more for a large one, while cash allows.
             # Settle in the database before new loans: one active loan per member is a constraint.
@@ -123,9 +123,9 @@ def generate_fund(
                 new_loans.append(loan)
                 open_loans[borrower.pk] = _OpenLoan(loan, amount)
                 cash -= amount
-            Loan.objects.bulk_create(new_loans, batch_size=BATCH)
+            loans.write_history_loans(new_loans, batch_size=BATCH)
             loans_made += len(new_loans)
-        Payment.objects.bulk_create(payments, batch_size=BATCH)
+        write_history_payments(payments, batch_size=BATCH)
         loans.write_settlements(settled)
         # Members repaying a loan are not asking for another.
         User.objects.filter(pk__in=list(open_loans)).update(loan_request_amount=ZERO)

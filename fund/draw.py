@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -343,17 +344,20 @@ def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
 
 # --- reading reports on every page view ------------------------------------------------------------
 # A report holds a row per member: at 10,000 members the projection reads every verified payment
-# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so each
-# process keeps the latest ones. Callers must not change what they get: copy rows before decorating.
-_PROJECTIONS: dict[tuple[JalaliMonth, tuple[object, ...]], dict[str, Any]] = {}
+# (about a second) and a stored report is megabytes of JSON. Pages read them on every visit, so the
+# projection is kept in Django's cache under the draw inputs' version (shared by every process, see
+# ledger.draw_inputs_version), and each process keeps the latest reports it used in memory.
+# Callers must not change what they get: copy rows before decorating.
+PROJECTION_CACHE_SECONDS = 24 * 60 * 60
+_PROJECTIONS: dict[str, dict[str, Any]] = {}
 _REPORTS: dict[tuple[int, str], dict[str, Any]] = {}
 _KEPT = 4
 
 
-def _keep(cache: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
-    if len(cache) >= _KEPT:
-        cache.pop(next(iter(cache)))  # the oldest: dicts keep insertion order
-    cache[key] = value
+def _keep(kept: dict, key: Any, value: dict[str, Any]) -> dict[str, Any]:
+    if len(kept) >= _KEPT:
+        kept.pop(next(iter(kept)))  # the oldest: dicts keep insertion order
+    kept[key] = value
     return value
 
 
@@ -385,14 +389,21 @@ def report_index(report: dict[str, Any]) -> ReportIndex:
 
 
 def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
-    """``project_ranking``, computed again only once a member, payment or loan has been written.
+    """``project_ranking``, computed again only once a draw input has been written (by any process).
 
     Its ``projected_at`` says when it was computed, which is what the pages show.
     """
     month = month or JalaliMonth.current()
-    key = (month, ledger.ledger_version())  # read first: a write after it only makes the next visit recompute
-    cached = _PROJECTIONS.get(key)
-    return cached if cached is not None else _keep(_PROJECTIONS, key, project_ranking(month))
+    # Read first: a write after it only makes the next visit recompute, never serves stale figures.
+    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}"
+    report = _PROJECTIONS.get(key)
+    if report is None:
+        report = cache.get(key)
+        if report is None:
+            report = project_ranking(month)
+            cache.set(key, report, PROJECTION_CACHE_SECONDS)
+        _keep(_PROJECTIONS, key, report)
+    return report
 
 
 def stored_report(draw: Draw) -> dict[str, Any]:

@@ -8,11 +8,13 @@ Only *verified* payments count (DESIGN.md, "Payment", rule 7).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -236,9 +238,17 @@ class MonthFigures:
 def monthly_series(first: JalaliMonth, last: JalaliMonth) -> list[MonthFigures]:
     """Per month from ``first`` to ``last``: inflow, loans and the fund cash at the month's end.
 
-    Three queries: the totals before ``first`` and two GROUP BY month queries.
+    Five queries: the totals before ``first``, two GROUP BY month queries and the refunds (few).
+    A refund counts in the month it was verified (a pending one in the month it was recorded).
     """
     before = fund_totals(up_to=first.previous(), loans_before=first)
+    refunded: dict[JalaliMonth, Decimal] = {}
+    refunds = Payout.objects.filter(kind=Payout.Kind.REFUND).exclude(status=Payout.Status.REJECTED)
+    for amount, verified_at, created_at in refunds.values_list("amount", "verified_at", "created_at"):
+        month = JalaliMonth.from_datetime(verified_at or created_at)
+        refunded[month] = refunded.get(month, ZERO) + amount
+    # fund_totals counts every refund; the series subtracts each in its own month instead.
+    before_cash = before.cash + sum((a for m, a in refunded.items() if m >= first), ZERO)
     paid = {
         row["month"]: row
         for row in Payment.objects.filter(status=VERIFIED, month__gte=first, month__lte=last)
@@ -253,13 +263,13 @@ def monthly_series(first: JalaliMonth, last: JalaliMonth) -> list[MonthFigures]:
         .annotate(total=Sum("amount"))
         .order_by()
     }
-    cash = before.cash
+    cash = before_cash
     series = []
     for month in first.range_to(last):
         row = paid.get(month, {})
         fees, repayments = row.get("fees") or ZERO, row.get("repayments") or ZERO
         loans = lent.get(month) or ZERO
-        cash += fees + repayments - loans
+        cash += fees + repayments - loans - refunded.get(month, ZERO)
         series.append(MonthFigures(month, fees, repayments, loans, cash))
     return series
 
@@ -403,24 +413,38 @@ def fund_config() -> FundConfig:
     return FundConfig.load()
 
 
-# --- a fingerprint of the ledger ----------------------------------------------------------------
+# --- the draw inputs' version: the projection's cache key ------------------------------------------
+
+DRAW_INPUTS_VERSION_KEY = "saghat:draw-inputs-version"
 
 
-def ledger_version() -> tuple[object, ...]:
-    """Changes whenever anything the ledger reads is written: one query over indexed maxima only.
+def draw_inputs_version() -> str:
+    """A token that changes whenever a draw input is written: members, their loan requests, verified
+    or rejected payments, loans and their states (issue 13, fault 9).
 
-    Members, payments, loans and payouts are covered twice: a new row raises its table's largest id (bulk
-    inserts, such as an import, included) and every change made through a model's ``save()`` or
-    ``delete()`` adds a history row, with its moment, to the table's audit trail. Read it *before*
-    the figures it guards, so a write in between can only make a cache miss, never go unseen.
+    It lives in Django's cache, so every process (web workers, the worker) reads the same one. Read
+    it *before* the figures it guards: a write in between can then only make a cache miss, never a
+    stale hit. A token lost from the cache (evicted, a fresh cache) is replaced by a new one.
     """
-    quote = connection.ops.quote_name
-    parts = []
-    for model in (User, Payment, Loan, Payout):
-        history = model.history.model
-        parts.append(f"(SELECT MAX({quote('id')}) FROM {quote(model._meta.db_table)})")
-        parts.append(f"(SELECT MAX({quote('history_id')}) FROM {quote(history._meta.db_table)})")
-        parts.append(f"(SELECT MAX({quote('history_date')}) FROM {quote(history._meta.db_table)})")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts))
-        return tuple(cursor.fetchone())
+    version = cache.get(DRAW_INPUTS_VERSION_KEY)
+    if version is None:
+        cache.add(DRAW_INPUTS_VERSION_KEY, secrets.token_hex(8), timeout=None)
+        version = cache.get(DRAW_INPUTS_VERSION_KEY) or ""
+    return version
+
+
+def draw_inputs_changed() -> None:
+    """Called by every service that writes a draw input, inside its transaction.
+
+    The token changes at once (this transaction's own later reads, and tests that never commit,
+    see the change) and again once the transaction commits: a projection another process computed
+    from the data before the commit is then never served. A fresh random token, not an increment:
+    two writers bumping at once can never leave the same value behind. After a rollback the first
+    change only costs a recomputation.
+    """
+    _new_version()
+    transaction.on_commit(_new_version)
+
+
+def _new_version() -> None:
+    cache.set(DRAW_INPUTS_VERSION_KEY, secrets.token_hex(8), timeout=None)

@@ -18,8 +18,8 @@ loan past its amount (issue 13, fault 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import transaction
@@ -54,13 +54,15 @@ def monthly_minimum(amount: Decimal, config: FundConfig) -> Decimal:
 
 def grant_loan(*, member: User, amount: Decimal, month: JalaliMonth, config: FundConfig) -> Loan:
     """The draw's loan: awaiting its payout (the draw only decides who receives the money)."""
-    return Loan.objects.create(
+    loan = Loan.objects.create(
         member=member,
         amount=amount,
         month=month,
         monthly_minimum=monthly_minimum(amount, config),
         state=AWAITING_PAYOUT,
     )
+    ledger.draw_inputs_changed()
+    return loan
 
 
 def mark_paid_out(loan: Loan) -> bool:
@@ -76,6 +78,7 @@ def mark_paid_out(loan: Loan) -> bool:
         loan.state = ACTIVE
         loan.paid_out_month = JalaliMonth.current()
         loan.save(update_fields=["state", "paid_out_month"])
+        ledger.draw_inputs_changed()
     return True
 
 
@@ -93,6 +96,14 @@ def history_loan(
     loan.state = state
     loan.note = note
     return loan
+
+
+def write_history_loans(loans: list[Loan], *, batch_size: int = 5000) -> list[Loan]:
+    """Write loans ``history_loan`` filled, in bulk (the import's whole-file check or the example
+    fund's arithmetic vouched for them)."""
+    written = Loan.objects.bulk_create(loans, batch_size=batch_size)
+    ledger.draw_inputs_changed()
+    return written
 
 
 # --- what is still owed ------------------------------------------------------------------------------
@@ -166,21 +177,28 @@ def overpayment_refusal(owed: Owed, repayment: Decimal, *, pending_counts: bool)
     )
 
 
-def check_repayments(
-    repayments: Mapping[int, Decimal], *, pending_counts: bool = True, excluding_payment: int | None = None
-) -> dict[int, str]:
-    """The one over-repayment check: loan id → total repayment to add. Returns loan id → refusal.
+def check_repayments[K](
+    repayments: Iterable[tuple[K, int, Decimal]], *, pending_counts: bool = True, excluding_payment: int | None = None
+) -> dict[K, str]:
+    """The one over-repayment check: (key, loan id, repayment) in the order they count. Returns key → refusal.
 
-    Call it inside the transaction that then writes or counts the repayments: the loans stay
-    locked until it ends. A new submission or an import counts the payments waiting for Bitpin
-    (two of them can never together overpay); a verification counts what is verified only.
+    Each repayment must fit within what is still owed once the earlier ones of the list count.
+    Call it inside the transaction that then writes or counts them: the loans stay locked until it
+    ends. A new payment (a submission, an import) counts the payments waiting for Bitpin, so two of
+    them can never together overpay; a verification counts what is verified only.
     """
-    owed = owed_now(repayments, excluding_payment=excluding_payment)
-    refusals = {}
-    for loan_id, amount in repayments.items():
-        refusal = overpayment_refusal(owed[loan_id], amount, pending_counts=pending_counts)
-        if refusal is not None:
-            refusals[loan_id] = refusal
+    repayments = list(repayments)
+    owed = owed_now((loan_id for _key, loan_id, _amount in repayments), excluding_payment=excluding_payment)
+    added: dict[int, Decimal] = {}
+    refusals: dict[K, str] = {}
+    for key, loan_id, amount in repayments:
+        position = owed[loan_id]
+        so_far = replace(position, verified=position.verified + added.get(loan_id, ZERO))
+        refusal = overpayment_refusal(so_far, amount, pending_counts=pending_counts)
+        if refusal is None:
+            added[loan_id] = added.get(loan_id, ZERO) + amount
+        else:
+            refusals[key] = refusal
     return refusals
 
 
@@ -226,6 +244,7 @@ def settle_if_repaid(loan: Loan) -> bool:
         loan.state = SETTLED
         loan.settled_month = repaid["last"]
         loan.save(update_fields=["state", "settled_month"])
+        ledger.draw_inputs_changed()
     return True
 
 
@@ -258,6 +277,8 @@ def recompute_states(loans: Iterable[Loan] | None = None) -> int:
         for loan in undated:
             # Not a change of state: the month of a settlement the loan import could not know yet.
             Loan.objects.filter(pk=loan.pk).update(settled_month=loan.last_month)
+        if settle or reopen:
+            ledger.draw_inputs_changed()
     return len(settle) + len(reopen)
 
 
@@ -282,6 +303,8 @@ def settle_earlier_loans(loan_ids: list[int]) -> None:
     constraint); their month comes with the repayments (``recompute_states``)."""
     for chunk in _chunks(loan_ids):
         Loan.objects.filter(pk__in=chunk).update(state=SETTLED)
+    if loan_ids:
+        ledger.draw_inputs_changed()
 
 
 def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
@@ -292,6 +315,7 @@ def settle_in_history(loan: Loan, month: JalaliMonth) -> None:
 def write_settlements(loans: list[Loan]) -> None:
     """Write the settlements ``settle_in_history`` marked (the example fund, in bulk)."""
     Loan.objects.bulk_update(loans, ["state", "settled_month"], batch_size=5000)
+    ledger.draw_inputs_changed()
 
 
 def loans_of_members(member_ids: Iterable[int]) -> list[Loan]:

@@ -515,6 +515,19 @@ class Reconciliation(models.Model):
         return _("Wallet reading of %(when)s") % {"when": self.taken_at}
 
 
+class WorkerHeartbeat(models.Model):
+    """When a worker last ran the heartbeat job: one row, written by ``fund.health.heartbeat``."""
+
+    beat_at = models.DateTimeField(_("last heartbeat"))
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+
+    def __str__(self) -> str:
+        return self.beat_at.isoformat()
+
+
 # --- notifications (DESIGN.md, "Notifications") -----------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from fund import bitpin, ledger, loans, notifications, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
+from fund.text import TextRefused, normalise_bitpin_id
 
 PENDING, VERIFIED, REJECTED = Payout.Status.PENDING, Payout.Status.VERIFIED, Payout.Status.REJECTED
 TRANSFER_ID_MAX_LENGTH = Payout._meta.get_field("transfer_id").max_length
@@ -154,6 +155,7 @@ def record_leaving(*, member: User, transfer_id: str, by: User | None) -> Payout
             member.leaving_since = timezone.now()
             member.loan_request_amount = ZERO  # not asking for a loan any more
             member.save(update_fields=["leaving_since", "loan_request_amount"])
+            ledger.draw_inputs_changed()
         if quote.refund == ZERO:
             _member_left(member)
             return None
@@ -168,20 +170,21 @@ def _member_left(member: User) -> None:
     member.is_active = False
     member.left_at = timezone.now()
     member.save(update_fields=["is_active", "left_at"])
+    ledger.draw_inputs_changed()
 
 
 # --- recording --------------------------------------------------------------------------------------
 
 
 def _clean_transfer_id(transfer_id: str | None) -> str:
-    transfer_id = (transfer_id or "").strip()
+    """The same spelling rules as a payment's Bitpin id (fund.text): one normalisation for every id."""
+    try:
+        transfer_id = normalise_bitpin_id(transfer_id)
+    except TextRefused:
+        message = _("The Bitpin transfer id must be one word of visible characters, at most %(max)s long.")
+        raise PayoutRefused(message % {"max": TRANSFER_ID_MAX_LENGTH}, "transfer_id") from None
     if not transfer_id:
         raise PayoutRefused(_("Enter the Bitpin transfer id."), "transfer_id")
-    if len(transfer_id) > TRANSFER_ID_MAX_LENGTH:
-        message = _("The Bitpin transfer id is too long (at most %(max)s characters).")
-        raise PayoutRefused(message % {"max": TRANSFER_ID_MAX_LENGTH}, "transfer_id")
-    if any(ch.isspace() or not ch.isprintable() for ch in transfer_id):
-        raise PayoutRefused(_("The Bitpin transfer id cannot contain spaces."), "transfer_id")
     return transfer_id
 
 
@@ -212,6 +215,8 @@ def _create(
             raise PayoutRefused(_transfer_id_taken(), "transfer_id") from None
         raise PayoutRefused(_("A payout is already recorded for this; it is checked with Bitpin.")) from None
     tasks.queue(tasks.VERIFY_PAYOUT, payout.pk)
+    if kind == Payout.Kind.REFUND:
+        ledger.draw_inputs_changed()  # a pending refund is set aside from the fund cash
     return payout
 
 
@@ -269,6 +274,7 @@ def _decide(payout: Payout, status: str, by: User | None, note: str) -> None:
     payout.note = note
     payout.next_attempt_at = None
     payout.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
+    ledger.draw_inputs_changed()
 
 
 # --- checking with Bitpin ---------------------------------------------------------------------------------

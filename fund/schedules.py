@@ -14,6 +14,7 @@ SCHEDULES = [
     ("Read the bots' messages (when there is no webhook)", tasks.POLL_BOT_UPDATES, 1),
     ("Tell operators about payments pending for over a day", tasks.WARN_PENDING_PAYMENTS, 60),
     ("Compare the wallet with the ledger", tasks.RECONCILE_WALLET, 24 * 60),
+    ("Worker heartbeat", tasks.HEARTBEAT, 1),
 ]
 
 

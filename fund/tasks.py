@@ -26,6 +26,7 @@ POLL_BOT_UPDATES = "fund.tasks.poll_bot_updates"
 WARN_PENDING_PAYMENTS = "fund.tasks.warn_pending_payments"
 CHECK_IMPORT = "fund.tasks.check_import"
 WRITE_IMPORT = "fund.tasks.write_import"
+HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
 
 
 def queue(func: str, *args: object, group: str | None = None) -> None:

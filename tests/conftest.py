@@ -41,6 +41,20 @@ requires_postgres = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
+def empty_redis():
+    """With REDIS_URL (CI's third pass), the job queue and the cache live in Redis, which no test
+    transaction rolls back: each test starts from an empty Redis database. That database is the
+    test run's own (CI uses redis://127.0.0.1:6379/1): it is emptied."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        cache.clear()  # FLUSHDB: the cache and django-q2's queue share the database
+    yield
+
+
+@pytest.fixture(autouse=True)
 def english_outside_requests():
     """Code called directly by a test speaks English; pages still follow the visitor's language
     (LocaleMiddleware, Persian by default). Without this a test would inherit whatever language

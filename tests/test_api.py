@@ -15,8 +15,9 @@ from django.conf import settings
 from django.test import Client
 from django_q.models import OrmQ
 
-from fund import draw
+from fund import draw, payouts
 from fund.api.tokens import issue_token
+from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
 from tests.conftest import THIS_MONTH
 
@@ -128,6 +129,21 @@ def test_failed_logins_are_throttled_like_the_login_page(client, member, setting
     assert response.status_code == 429
     assert "Too many failed logins" in detail(response)
     assert "access_token" not in response.json()
+    elsewhere = client.post(
+        "/api/auth/login",
+        json.dumps({"username": "alice", "password": "alice-pass-1404"}),
+        content_type="application/json",
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert elsewhere.status_code == 200  # the pause is for this user name at this address only
+
+
+def test_a_successful_login_forgets_the_failures(client, member, settings):
+    api = Api(client)
+    for _round in range(2):
+        for _attempt in range(settings.LOGIN_FAILURE_LIMIT - 1):
+            assert api.post("/auth/login", {"username": "alice", "password": "guess"}).status_code == 401
+        assert api.post("/auth/login", {"username": "alice", "password": "alice-pass-1404"}).status_code == 200
 
 
 def test_a_malformed_login_is_422_with_one_sentence(client, db):
@@ -151,12 +167,17 @@ def test_every_endpoint_is_401_without_a_token(client, db, path):
     assert detail(response).startswith("Log in first")
 
 
-@pytest.mark.parametrize("path", ["/auth/me/loan-request", "/auth/users", "/payments/pay", "/loans/start"])
-def test_every_write_is_401_without_a_token_and_changes_nothing(client, member, path):
-    response = Api(client).post(path, pay_body())
-    assert response.status_code in (401, 405)  # PATCH-only address: 405, JSON too
-    assert detail(response)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("patch", "/auth/me/loan-request"), ("post", "/auth/users"), ("post", "/payments/pay"), ("post", "/loans/start")],
+)
+def test_every_write_is_401_without_a_token_and_changes_nothing(client, member, method, path):
+    body = {**pay_body(), "username": "x1", "loan_request_amount": "10"}
+    response = getattr(Api(client), method)(path, body)
+    assert response.status_code == 401 and detail(response).startswith("Log in first")
     assert not Payment.objects.exists() and not Draw.objects.exists() and User.objects.count() == 1
+    member.refresh_from_db()
+    assert member.loan_request_amount == 0
 
 
 @pytest.mark.parametrize(
@@ -432,6 +453,21 @@ def test_a_malformed_payment_is_422_in_one_sentence(fund, alice, body):
     assert not Payment.objects.filter(month=THIS_MONTH).exists()
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/login", {"username": "ali\x00ce", "password": "alice-pass-1404"}),
+        ("/auth/users", {"username": "dara", "first_name": "Da\x00ra"}),
+        ("/payments/pay", pay_body(bitpin_payment_id="bp\x00")),
+    ],
+)
+def test_a_nul_character_is_malformed_not_a_server_error(fund, boss, operator, path, body):
+    operator.is_member = True
+    operator.save()
+    response = boss.post(path, body)
+    assert response.status_code == 422 and "is not in the expected format" in detail(response)
+
+
 def test_someone_who_is_not_a_member_cannot_pay(client, outsider, today_in_this_month, config):
     response = Api(client, outsider).post("/payments/pay", pay_body())
     assert response.status_code == 403 and not Payment.objects.exists()
@@ -476,7 +512,7 @@ def test_starting_the_draw_runs_it_and_returns_the_loan(fund, member, other_memb
         "user_id": member.pk,
         "username": "alice",
         "amount": "40",
-        "state": "active",
+        "state": "awaiting_payout",  # the loan model's own state names
         "jalali_year": 1404,
         "jalali_month": 9,
         "min_amount_for_each_payment": "20",
@@ -538,6 +574,12 @@ def test_the_operator_may_start_the_draw(fund, member, other_member, boss):
 # --- loan history -----------------------------------------------------------------------------------------
 
 
+def paid_out(loan: Loan) -> None:
+    """The operator sends the loan's USDT and the transfer is verified: the loan becomes active."""
+    payout = payouts.record_loan_payout(loan=loan, transfer_id=f"tx-{loan.pk}", amount=loan.amount, by=None)
+    payouts.mark_payout_verified(payout=payout, by=None, note="checked")
+
+
 @pytest.fixture
 def drawn_history(fund, member, other_member):
     """Bob's imported loan of 1404/06, settled; a month without a winner (1404/07); Alice's
@@ -546,8 +588,9 @@ def drawn_history(fund, member, other_member):
     Payment.objects.filter(member=other_member, month=THIS_MONTH - 2).update(repayment=20, loan=bobs)
     no_one = Draw.objects.create(month=THIS_MONTH - 2, fund_cash=0, seed="s", report={"rows": [], "pool": []})
     alices = draw.run_draw(month=LAST_MONTH, triggered_by="test").loan
+    paid_out(alices)
     fund.pay(member, THIS_MONTH, 20, 20)
-    return {"bob": bobs, "no_one": no_one, "alice": alices}
+    return {"bob": bobs, "no_one": no_one, "alice": alices, "fund": fund}
 
 
 def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
@@ -575,6 +618,8 @@ def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
         ({"from_month": "1404/07", "to_month": "1404/07"}, [7]),
         ({"state": "no_one"}, [7]),
         ({"state": "settled"}, [6]),
+        ({"state": "active"}, [8]),
+        ({"state": "awaiting_payout"}, []),
         ({"jalali_month_gt": 6}, [8, 7]),
         ({"jalali_month_lt": 8}, [7, 6]),
         ({"jalali_year_gt": 1403}, [8, 7, 6]),
@@ -584,6 +629,19 @@ def test_the_operator_reads_the_whole_history_newest_first(boss, drawn_history):
 def test_the_history_filters(boss, drawn_history, params, months):
     response = boss.get("/loans/history", **params)
     assert [r["jalali_month"] for r in response.json()] == months
+
+
+def test_the_history_reads_a_fixed_number_of_queries(boss, drawn_history, django_assert_max_num_queries):
+    def count() -> int:
+        with django_assert_max_num_queries(100) as queries:
+            assert boss.get("/loans/history").status_code == 200
+        return len(queries)
+
+    before = count()
+    for month in range(1, 6):  # five more months without a winner and five more loans
+        Draw.objects.create(month=JalaliMonth(1403, month), fund_cash=0, seed="s", report={"rows": [], "pool": []})
+        drawn_history.get("fund").loan(User.objects.get(username="bob"), JalaliMonth(1402, month), 20, state="settled")
+    assert count() == before
 
 
 def test_the_history_filtered_by_member(boss, drawn_history, other_member):

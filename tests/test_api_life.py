@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
 
+from fund import payouts
 from fund.jalali import JalaliMonth
-from fund.models import Draw, FundConfig, Loan, Payment, User
+from fund.models import Draw, FundConfig, Loan, Payment, Payout, User
 from tests.conftest import THIS_MONTH
 from tests.fixtures.history import History
 
@@ -105,6 +106,9 @@ def live(door, monkeypatch, capture) -> None:
         if number == 0:
             with capture(execute=True):
                 door.start_draw("alice")
+            with capture(execute=True):  # the operator sends the loan (admin); Bitpin confirms it
+                loan = Loan.objects.get()
+                payouts.record_loan_payout(loan=loan, transfer_id="tx-alice", amount=loan.amount, by=None)
     door.ask_for("bob", "30")
 
 
@@ -120,15 +124,35 @@ def database_state() -> dict:
     return {
         "users": sorted(User.objects.values_list("username", "loan_request_amount", "is_active", "is_member")),
         "payments": sorted(
-            (name[p.member_id], str(p.month), p.fee, p.repayment, p.loan and str(p.loan.month), p.bitpin_id,
-             p.status, p.source, p.submitted_by and p.submitted_by.username, p.note)
+            (
+                name[p.member_id],
+                str(p.month),
+                p.fee,
+                p.repayment,
+                p.loan and str(p.loan.month),
+                p.bitpin_id,
+                p.status,
+                p.source,
+                p.submitted_by and p.submitted_by.username,
+                p.note,
+            )
             for p in Payment.objects.select_related("loan", "submitted_by")
         ),  # fmt: skip
         "loans": sorted(
-            (name[loan.member_id], str(loan.month), loan.amount, loan.monthly_minimum, loan.state,
-             str(loan.settled_month))
+            (
+                name[loan.member_id],
+                str(loan.month),
+                loan.amount,
+                loan.monthly_minimum,
+                loan.state,
+                str(loan.settled_month),
+            )
             for loan in Loan.objects.all()
         ),  # fmt: skip
+        "payouts": sorted(
+            (name[p.member_id], p.kind, p.loan and str(p.loan.month), p.amount, p.transfer_id, p.status, p.note)
+            for p in Payout.objects.select_related("loan")
+        ),
         "draws": [
             (str(d.month), d.winner and d.winner.username, d.amount, d.fund_cash, d.triggered_by, report(d.report))
             for d in Draw.objects.select_related("winner").order_by("month")
@@ -137,6 +161,7 @@ def database_state() -> dict:
 
 
 def forget_everything() -> None:
+    Payout.objects.all().delete()
     Draw.objects.all().delete()
     Payment.objects.all().delete()
     Loan.objects.all().delete()

@@ -188,3 +188,24 @@ def test_an_amount_with_an_invisible_mark_is_refused_in_the_import(member, amoun
     assert [(problem.row, problem.column) for problem in outcome.problems] == [(1, "fee")]
     assert "invisible" in outcome.problems[0].message
     assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fee, message",
+    [
+        ("1e1000000", "without an exponent"),
+        ("1E+3", "without an exponent"),
+        (1e300, "too large"),
+        ("+20", "not a number"),
+    ],
+)
+def test_the_import_refuses_an_amount_that_is_not_a_plain_decimal_in_words(member, fee, message):
+    import tablib
+
+    rows = [[member.username, str(THIS_MONTH - 1), fee]]
+    outcome = run_import(
+        kind="payments", dataset=tablib.Dataset(*rows, headers=["member", "month", "fee"]), file_name="p.csv"
+    )
+    assert [(problem.row, problem.column) for problem in outcome.problems] == [(1, "fee")]
+    assert message in outcome.problems[0].message and "Overflow" not in outcome.problems[0].message
+    assert not Payment.objects.exists()

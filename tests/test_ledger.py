@@ -3,10 +3,12 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from fund import ledger
 from fund.jalali import JalaliMonth
 from fund.models import Payment
+from fund.payments import change_loan_request
 
 M = JalaliMonth(1404, 9)
 
@@ -150,13 +152,21 @@ def test_draw_factors_and_totals_agree_with_the_two_separate_functions(fund, mon
     assert totals == ledger.fund_totals()
 
 
-def test_the_ledger_version_changes_with_every_write(fund):
-    alice, bob, _dave = fund
-    before = ledger.ledger_version()
-    assert ledger.ledger_version() == before
-    alice.loan_request_amount = Decimal(70)
-    alice.save(update_fields=["loan_request_amount"])  # a change through save(): a history row
-    after_save = ledger.ledger_version()
-    assert after_save != before
-    Payment.objects.bulk_create([Payment(member=bob, month=JalaliMonth(1404, 10), fee=Decimal(30))])  # no history
-    assert ledger.ledger_version() != after_save
+def test_the_draw_inputs_version_changes_when_a_service_writes_and_again_once_it_commits(
+    fund, django_capture_on_commit_callbacks
+):
+    alice, _bob, _dave = fund
+    before = ledger.draw_inputs_version()
+    assert ledger.draw_inputs_version() == before  # reading changes nothing
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        change_loan_request(member=alice, amount=Decimal(70))
+        during = ledger.draw_inputs_version()
+        assert during != before
+    assert len(callbacks) == 1
+    assert ledger.draw_inputs_version() not in {before, during}
+
+
+def test_a_lost_draw_inputs_version_is_replaced_by_a_new_one(fund):
+    before = ledger.draw_inputs_version()
+    cache.delete(ledger.DRAW_INPUTS_VERSION_KEY)
+    assert ledger.draw_inputs_version() not in {before, ""}

@@ -364,3 +364,21 @@ def test_no_message_carries_another_members_money(fake_bot, alice, bob, config, 
     mark_verified(payment=pending(alice), by=None, note="checked")
     deliver_due()
     assert all("77" not in text and "385" not in text for text in fake_bot.texts())
+
+
+def test_the_worker_watchdog_tells_the_operators_of_a_stall(fake_bot, operator, config, settings, monkeypatch):
+    from fund.management.commands import run_worker
+    from fund.models import WorkerHeartbeat
+
+    linked(operator, "telegram", 900)
+    settings.WORKER_STALL_AFTER = 180
+    WorkerHeartbeat.objects.create(pk=1, beat_at=timezone.now() - dt.timedelta(minutes=10))
+    supervisor = run_worker.Supervisor(stall_after=180, check_every=1)
+    supervisor.cluster = type("Running", (), {"poll": lambda self: None})()  # a cluster that is alive
+    supervisor.taking_jobs = True
+    monkeypatch.setattr(supervisor, "restart", lambda: None)  # not a real cluster to restart here
+    supervisor.check()
+    supervisor.check()  # the same stall, seen again: told once
+    deliver_due()
+    [text] = fake_bot.texts("telegram", 900)
+    assert "The background worker seems stalled: The worker is stalled: no job has finished for 10 minutes." in text

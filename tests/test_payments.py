@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import tablib
 from django.utils import timezone, translation
 from django_q.models import OrmQ
 
 from fund import ledger, tasks
+from fund.imports import run_import
 from fund.jalali import JalaliMonth
 from fund.loans import LoanRefused, recompute_states, settle_if_repaid
 from fund.models import Loan, Payment, User
@@ -21,6 +23,8 @@ from fund.payments import (
     reject_payment,
     repayment_due,
     submit_payment,
+    verify_by_hand,
+    verify_with_bitpin,
 )
 from tests.conftest import THIS_MONTH
 
@@ -330,7 +334,8 @@ def test_the_id_of_a_rejected_payment_can_be_used_again(config, member, other_me
 
 
 def test_imported_history_may_have_no_bitpin_id_and_is_verified_at_once(config, member):
-    payment = pay(member, month=JalaliMonth(1403, 2), bitpin_id="", source=Payment.Source.IMPORT)
+    assert _import("payments", [member.username, "1403/02", "20", "0"]).ok
+    payment = Payment.objects.get(member=member, month=JalaliMonth(1403, 2))
     assert payment.status == Payment.Status.VERIFIED
     assert payment.bitpin_id == ""
     assert ledger.balance_of(member) == Decimal("20")
@@ -459,5 +464,95 @@ def test_recompute_refuses_a_member_owing_on_two_loans(history):
 def test_history_may_be_imported_for_a_member_who_has_left(config, member):
     member.is_active = False
     member.save()
-    payment = pay(member, month=JalaliMonth(1403, 2), bitpin_id="", source=Payment.Source.IMPORT)
+    assert _import("payments", [member.username, "1403/02", "20", "0"]).ok
+    payment = Payment.objects.get(member=member, month=JalaliMonth(1403, 2))
     assert payment.status == Payment.Status.VERIFIED
+
+
+# --- never repaid past its amount (issue 13, fault 1) -------------------------------------------------------------
+
+
+def _import(kind: str, *rows: list[object]):
+    header = {"loans": ["member", "month", "amount"], "payments": ["member", "month", "fee", "repayment"]}[kind]
+    return run_import(kind=kind, dataset=tablib.Dataset(*rows, headers=header), file_name=f"{kind}.csv")
+
+
+def test_a_repayment_waiting_for_bitpin_makes_an_import_that_would_overpay_the_loan_refused(
+    config, member, operator, fake_bitpin
+):
+    """The issue's scenario: a loan of 40, a repayment of 40 left pending by Bitpin, then history
+    repaying the same 40: only one of them may ever count."""
+    assert _import("loans", [member.username, "1404/06", "40"]).ok
+    pending = submit_payment(
+        member=member, month=JalaliMonth(1404, 7), fee=Decimal("20"), repayment=Decimal("40"),
+        bitpin_id="bp-late", source=Payment.Source.ADMIN, submitted_by=operator,
+    )  # fmt: skip
+    fake_bitpin.set("bp-late", "pending")
+    verify_with_bitpin(payment_id=pending.pk)
+    assert Payment.objects.get(pk=pending.pk).status == Payment.Status.PENDING
+
+    outcome = _import("payments", [member.username, "1404/08", "20", "40"])
+
+    assert not outcome.ok
+    assert [str(p) for p in outcome.problems] == [
+        "row 1 (line 2), repayment: The repayment 40.00 is more than the 0.00 USDT still owed on the loan of "
+        "1404/06 (payments waiting for verification count)."
+    ]
+    fake_bitpin.set("bp-late", "completed", amount="60")
+    verify_with_bitpin(payment_id=pending.pk)
+    loan = Loan.objects.get(member=member)
+    assert ledger.loan_repaid(loan) == Decimal("40")
+    assert (loan.state, loan.settled_month) == (Loan.State.SETTLED, JalaliMonth(1404, 7))
+
+
+def test_a_repayment_that_would_overpay_at_verification_is_rejected_with_a_note(
+    config, member, operator, history, fake_bitpin
+):
+    loan = history.loan(member, "1404/06", 40)
+    pending = submit_payment(
+        member=member, month=JalaliMonth(1404, 8), fee=Decimal("20"), repayment=Decimal("40"),
+        bitpin_id="bp-late", source=Payment.Source.ADMIN, submitted_by=operator,
+    )  # fmt: skip
+    # Meanwhile the loan was repaid by another way (here: history written directly).
+    history.pay(member, "1404/07", 20, 40, loan=loan)
+    fake_bitpin.set("bp-late", "completed", amount="60")
+
+    verify_with_bitpin(payment_id=pending.pk)
+
+    pending.refresh_from_db()
+    assert pending.status == Payment.Status.REJECTED
+    assert pending.note == (
+        "Rejected instead of verified: The repayment 40.00 is more than the 0.00 USDT still owed on the loan of 1404/06."
+    )
+    assert ledger.loan_repaid(loan) == Decimal("40")
+
+
+def test_verifying_by_hand_a_repayment_that_would_overpay_rejects_it_and_says_why(config, member, operator, history):
+    loan = history.loan(member, "1404/06", 40)
+    history.pay(member, "1404/07", 20, 30, loan=loan)
+    pending = submit_payment(
+        member=member, month=JalaliMonth(1404, 8), fee=Decimal("20"), repayment=Decimal("10"),
+        bitpin_id="bp-late", source=Payment.Source.ADMIN, submitted_by=operator,
+    )  # fmt: skip
+    history.pay(member, "1404/06", 20, 5, loan=loan)  # 35 verified: 5 left, the 10 would overpay
+
+    with pytest.raises(PaymentRefused) as caught:
+        verify_by_hand(payment=pending, by=operator, note="bank statement")
+
+    assert "more than the 5.00 USDT still owed" in caught.value.message
+    assert Payment.objects.get(pk=pending.pk).status == Payment.Status.REJECTED
+    assert ledger.loan_repaid(loan) == Decimal("35")
+
+
+def test_an_import_counts_its_own_repayments_in_month_order_against_what_is_owed(config, member, history):
+    loan = history.loan(member, "1404/04", 50)
+    submit_payment(
+        member=member, month=JalaliMonth(1404, 5), fee=Decimal("20"), repayment=Decimal("20"),
+        bitpin_id="bp-5", source=Payment.Source.ADMIN,
+    )  # fmt: skip
+    outcome = _import("payments", [member.username, "1404/07", "20", "20"], [member.username, "1404/06", "20", "20"])
+    assert [str(p) for p in outcome.problems] == [
+        "row 1 (line 2), repayment: The repayment 20.00 is more than the 10.00 USDT still owed on the loan of "
+        "1404/04 (payments waiting for verification count)."
+    ]
+    assert ledger.loan_repaid(loan, include_pending=True) == Decimal("20")

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from fund import ledger, tasks, verification
+from fund import ledger, statement, tasks, verification
 from fund.draw import run_draw
 from fund.models import Loan, Payment, Payout, User
 from fund.payments import PaymentRefused, submit_payment
@@ -104,7 +104,11 @@ def test_recording_a_payout_stores_it_pending_and_queues_its_check(
     [
         ({"amount": Decimal("299.99")}, "The amount sent must be the loan's amount, 300.00 USDT."),
         ({"transfer_id": ""}, "Enter the Bitpin transfer id."),
-        ({"transfer_id": "tr 1"}, "The Bitpin transfer id cannot contain spaces."),
+        ({"transfer_id": "tr 1"}, "The Bitpin transfer id must be one word of visible characters, at most 100 long."),
+        (
+            {"transfer_id": "tr\u200b1"},
+            "The Bitpin transfer id must be one word of visible characters, at most 100 long.",
+        ),
         ({"amount": Decimal("-1")}, None),
     ],
 )
@@ -174,7 +178,7 @@ def test_a_transfer_bitpin_refuses_rejects_the_payout_and_the_loan_keeps_waiting
     assert again.status == "pending"
 
 
-@pytest.mark.parametrize("kind", ["pending", "error500", "error429", "malformed", "slow"])
+@pytest.mark.parametrize("kind", ["pending", "error500", "error429", "malformed", "slow", "drip"])
 def test_a_passing_failure_leaves_the_payout_pending_and_the_sweep_verifies_it_later(
     fake_bitpin, granted, operator, kind
 ):
@@ -341,6 +345,9 @@ def test_the_refund_verified_through_bitpin_makes_the_member_inactive_with_balan
     after = ledger.fund_totals()
     assert after.cash == before.cash - 120
     assert after.expected_wallet_balance == before.expected_wallet_balance - 120
+    assert ledger.monthly_series(THIS_MONTH - 7, THIS_MONTH)[-1].cash_at_end == after.cash
+    rows = statement.statement_rows(saver)
+    assert (rows[-1].kind, rows[-1].amount, rows[-1].balance) == ("refund", Decimal(120), Decimal(0))
     assert Payment.objects.filter(member=saver).count() == 6  # history stays
 
 

@@ -57,7 +57,7 @@ def test_the_tolerance_comes_from_the_fund_configuration(fake_bitpin, fund):
     assert not take_reading(by=fund).flagged
 
 
-@pytest.mark.parametrize("kind", ["error500", "error429", "malformed", "slow", "unknown"])
+@pytest.mark.parametrize("kind", ["error500", "error429", "malformed", "slow", "drip", "unknown"])
 def test_an_unreadable_wallet_stores_nothing_and_says_why(fake_bitpin, fund, kind):
     fake_bitpin.set_wallet(kind=kind)
     with pytest.raises(ReadingRefused) as caught:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fund import draw as draws
-from fund import ledger, reconciliation
+from fund import health, ledger, reconciliation
 from fund.admin.display import month_label
 from fund.admin.draws import pool_names, report_rows
 from fund.admin.roles import is_operator
@@ -48,6 +48,7 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         reading=reconciliation.latest_reading(),
         awaiting_payout=_awaiting_payout(),
         leaving=_leaving(),
+        worker=health.worker_health(),
     )
     return context
 

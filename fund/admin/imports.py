@@ -44,6 +44,7 @@ from fund.models import ImportJob
 
 # Shown in a message when the confirm step finds problems (the preview lists them all).
 MESSAGE_PROBLEMS = 10
+RECENT_JOBS = 5  # the import page links the latest background imports of its kind
 
 
 class UploadCache(CacheStorage):
@@ -101,6 +102,9 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
                     return HttpResponseRedirect(self._job_url(job))
         response = super().import_action(request, **kwargs)
         self._forget_unconfirmable_upload(response)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            recent = ImportJob.objects.filter(kind=self.import_kind).order_by("-pk")[:RECENT_JOBS]
+            response.context_data["import_jobs"] = [(job, self._job_url(job)) for job in recent]
         return response
 
     def _upload_name(self, form: Any) -> str:
@@ -180,12 +184,6 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
             "import_url": reverse(f"admin:{self.get_model_info()[0]}_{self.get_model_info()[1]}_import"),
         }
         return TemplateResponse(request, self.job_template_name, context)
-
-    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
-        # The confirm step imports the file again: a row that went bad in between writes nothing.
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        kwargs["rollback_on_validation_errors"] = True
-        return kwargs
 
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         form = self.create_confirm_form(request)

@@ -30,7 +30,8 @@ from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import LoanImportExportMixin
 from fund.admin.payouts import PayoutInline
 from fund.models import Loan, Payment, Payout
-from fund.money import AmountFormField, format_usdt
+from fund.money import AmountFormField
+from fund.templatetags.saghat import usdt
 
 STATE_LABELS = {Loan.State.AWAITING_PAYOUT: "info", Loan.State.ACTIVE: "warning", Loan.State.SETTLED: "success"}
 
@@ -199,14 +200,14 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
             self,
             title=_("Record the payout of a loan"),
             question=_("Did you send %(amount)s USDT to %(member)s from the fund's Bitpin wallet?")
-            % {"amount": format_usdt(loan.amount), "member": loan.member.get_full_name() or loan.member.username},
+            % {"amount": usdt(loan.amount), "member": loan.member.get_full_name() or loan.member.username},
             form=form,
             details=[
                 _("Loan granted in %(month)s: %(amount)s USDT, monthly minimum %(minimum)s USDT.")
                 % {
                     "month": month_label(loan.month),
-                    "amount": format_usdt(loan.amount),
-                    "minimum": format_usdt(loan.monthly_minimum),
+                    "amount": usdt(loan.amount),
+                    "minimum": usdt(loan.monthly_minimum),
                 },
                 _(
                     "Bitpin is asked about the transfer; once it is verified the loan becomes active and "

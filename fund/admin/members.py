@@ -23,7 +23,7 @@ from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
-from fund import ledger, statement
+from fund import ledger, members, statement
 from fund import payments as payment_services
 from fund import payouts as payout_services
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
@@ -35,7 +35,7 @@ from fund.admin.payments import STATUS_LABELS
 from fund.admin.payouts import MemberPayoutInline
 from fund.jalali import JalaliMonth
 from fund.models import Loan, Payment, User
-from fund.money import format_usdt
+from fund.templatetags.saghat import usdt
 
 
 class MemberCreationForm(forms.ModelForm):
@@ -50,12 +50,9 @@ class MemberCreationForm(forms.ModelForm):
         self.fields["is_member"].initial = True
 
     def save(self, commit: bool = True) -> User:
-        user = super().save(commit=False)
         # Nobody, the operator included, knows this member's password until they choose one.
-        user.set_unusable_password()
-        if commit:
-            user.save()
-        return user
+        user = super().save(commit=False)
+        return members.create_member(user) if commit else user
 
 
 class MemberChangeForm(UserChangeForm):
@@ -245,13 +242,16 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
         )
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        if not (change and "loan_request_amount" in form.changed_data):
-            super().save_model(request, obj, form, change)
+        if not change:
+            members.create_member(obj)
+            return
+        if "loan_request_amount" not in form.changed_data:
+            members.save_member(obj)
             return
         # The loan request changes through the same service as on the member page.
         wanted = obj.loan_request_amount
         obj.loan_request_amount = form.initial["loan_request_amount"]
-        super().save_model(request, obj, form, change)
+        members.save_member(obj)
         updated = payment_services.change_loan_request(member=obj, amount=wanted)
         obj.loan_request_amount = updated.loan_request_amount
 
@@ -331,7 +331,7 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
                     )
                 self.message_user(request, text % {"member": member.username}, messages.SUCCESS)
                 return redirect("admin:fund_user_change", member.pk)
-        values = {"refund": format_usdt(quote.refund), "cash": format_usdt(quote.fund_cash)}
+        values = {"refund": usdt(quote.refund), "cash": usdt(quote.fund_cash)}
         return render_confirmation(
             request,
             self,

@@ -24,7 +24,8 @@ from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, moment, money
 from fund.models import Reconciliation
-from fund.money import AmountFormField, format_usdt
+from fund.money import AmountFormField
+from fund.templatetags.saghat import usdt
 
 FLAG_LABELS = {"flagged": "danger", "matches": "success"}
 
@@ -158,8 +159,8 @@ class ReconciliationAdmin(FundModelAdmin):
             details=[
                 _("The ledger expects %(expected)s USDT in the wallet; payments still pending: %(pending)s USDT.")
                 % {
-                    "expected": format_usdt(ledger.expected_wallet_balance()),
-                    "pending": format_usdt(ledger.pending_inflows()),
+                    "expected": usdt(ledger.expected_wallet_balance()),
+                    "pending": usdt(ledger.pending_inflows()),
                 }
             ],
             submit_label=_("Take the reading"),

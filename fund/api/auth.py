@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -27,33 +26,35 @@ from fund.models import User
 router = Router(tags=["auth"])
 
 
-@router.post("/login", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
+@router.post("/login", summary="Log in", auth=None, response=responses({200: schemas.LoginOut}, 401, 422, 429))
 def login(request: HttpRequest, payload: schemas.LoginIn) -> schemas.LoginOut:
     """A bearer token for a user name and password. Failed logins are throttled like the login page."""
-    wait = security.seconds_locked(payload.username, request)
-    if wait:
-        message = security.ThrottledAuthenticationForm.error_messages["throttled"]
-        raise HttpError(429, str(message) % {"minutes": math.ceil(wait / 60)})
-    user = authenticate(request=request, username=payload.username, password=payload.password)
+    # The login page's path: django-axes counts this attempt and refuses a paused user name and address.
+    user = security.authenticate_throttled(request, username=payload.username, password=payload.password)
+    if security.is_locked_out(request):
+        raise HttpError(429, security.locked_out_message())
     if user is None:
-        security.record_failure(payload.username, request)
         raise HttpError(401, _("Wrong user name or password."))
-    security.clear_failures(payload.username, request)
     # No session is opened, so Django's login() is not called; its signal still says who logged in
-    # (last login, and the throttle forgets this user's failures).
+    # (last login, and django-axes forgets this user name's failures at this address).
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return schemas.LoginOut(
         access_token=issue_token(user), user_id=user.pk, username=user.username, is_main=is_operator(user)
     )
 
 
-@router.get("/me", auth=bearer, response=responses({200: schemas.UserOut}, 401))
+@router.get("/me", summary="My profile", auth=bearer, response=responses({200: schemas.UserOut}, 401))
 def me(request: HttpRequest) -> schemas.UserOut:
     """My profile: balance (verified fees), loan request and whether I have a loan to repay."""
     return user_out(_standing(User.objects.filter(pk=request.auth.pk)).get())
 
 
-@router.patch("/me/loan-request", auth=bearer, response=responses({200: schemas.UserOut}, 400, 401, 403, 422))
+@router.patch(
+    "/me/loan-request",
+    summary="Change my loan request",
+    auth=bearer,
+    response=responses({200: schemas.UserOut}, 400, 401, 403, 422),
+)
 def change_loan_request(request: HttpRequest, payload: schemas.LoanRequestIn) -> schemas.UserOut:
     """How much I ask to borrow if chosen; 0 means I am not asking."""
     member = require_member(request)
@@ -64,7 +65,12 @@ def change_loan_request(request: HttpRequest, payload: schemas.LoanRequestIn) ->
     return user_out(_standing(User.objects.filter(pk=member.pk)).get())
 
 
-@router.post("/users", auth=operator_only, response=responses({201: schemas.UserOut}, 400, 401, 403, 422))
+@router.post(
+    "/users",
+    summary="Create a member",
+    auth=operator_only,
+    response=responses({201: schemas.UserOut}, 400, 401, 403, 422),
+)
 def create_user(request: HttpRequest, payload: schemas.MemberIn) -> Status:
     """Create a member (operator). Without a password the member chooses one through a link."""
     member = create_member(
@@ -78,7 +84,9 @@ def create_user(request: HttpRequest, payload: schemas.MemberIn) -> Status:
     return Status(201, user_out(_standing(User.objects.filter(pk=member.pk)).get()))
 
 
-@router.get("/users", auth=operator_only, response=responses({200: list[schemas.UserOut]}, 401, 403))
+@router.get(
+    "/users", summary="List the members", auth=operator_only, response=responses({200: list[schemas.UserOut]}, 401, 403)
+)
 def list_users(request: HttpRequest) -> list[schemas.UserOut]:
     """Every member, active or not, by user name (operator)."""
     return [user_out(user) for user in _standing(User.objects.filter(is_member=True)).order_by("username")]

@@ -39,7 +39,11 @@ _LOAN_ID = re.compile(r"^[0-9]{1,18}$")
 _NO_ONE_ID = re.compile(r"^draw-([0-9]{1,18})$")
 
 
-@router.post("/start", response=responses({201: schemas.StartOut, 409: schemas.AlreadyDrawnOut}, 400, 401, 403))
+@router.post(
+    "/start",
+    summary="Start this month's draw",
+    response=responses({201: schemas.StartOut, 409: schemas.AlreadyDrawnOut}, 400, 401, 403),
+)
 def start(request: HttpRequest) -> Status:
     """Run this month's draw now (any member, or the operator) and return its loan.
 
@@ -62,27 +66,33 @@ def start(request: HttpRequest) -> Status:
     return Status(201, schemas.StartOut(loan=_draw_out(drawn, user), message=draws.describe(drawn)))
 
 
-@router.get("/history", auth=operator_only, response=responses({200: list[schemas.LoanOut]}, 401, 403, 422))
+@router.get(
+    "/history",
+    summary="Loan history",
+    auth=operator_only,
+    response=responses({200: list[schemas.LoanOut]}, 401, 403, 422),
+)
 def history(request: HttpRequest, filters: Query[schemas.HistoryFilters]) -> list[schemas.LoanOut]:
     """Every loan and every month whose draw chose nobody, newest first (operator)."""
     loans = _filter(Loan.objects.all(), filters)
-    no_one = Draw.objects.none() if filters.user_id else _filter(Draw.objects.filter(winner__isnull=True), filters)
-    if filters.state is not None:
-        no_one = no_one if filters.state == schemas.NO_ONE else Draw.objects.none()
-        loans = loans.filter(state=filters.state) if filters.state != schemas.NO_ONE else Loan.objects.none()
-    if filters.user_id:
-        loans = loans.filter(member_id=filters.user_id)
+    no_one = _filter(Draw.objects.filter(winner__isnull=True), filters)
+    if filters.user_id is not None:
+        loans, no_one = loans.filter(member_id=filters.user_id), Draw.objects.none()  # nobody's month
+    if filters.state == schemas.NO_ONE:
+        loans = Loan.objects.none()
+    elif filters.state is not None:
+        loans, no_one = loans.filter(state=filters.state), Draw.objects.none()
     entries = [*_loans_out(loans, request.auth), *(_no_one_out(d) for d in no_one)]
     return sorted(entries, key=lambda e: (e.jalali_year, e.jalali_month), reverse=True)
 
 
-@router.get("/my-history", response=responses({200: list[schemas.LoanOut]}, 401))
+@router.get("/my-history", summary="My loans", response=responses({200: list[schemas.LoanOut]}, 401))
 def my_history(request: HttpRequest) -> list[schemas.LoanOut]:
     """My loans, newest first, each with its repayments."""
     return _loans_out(Loan.objects.filter(member=request.auth), request.auth)
 
 
-@router.get("/{loan_id}", response=responses({200: schemas.LoanOut}, 401, 403, 404))
+@router.get("/{loan_id}", summary="One loan", response=responses({200: schemas.LoanOut}, 401, 403, 404))
 def loan_detail(request: HttpRequest, loan_id: str) -> schemas.LoanOut:
     """One loan ("12") or a month that chose nobody ("draw-7")."""
     viewer = request.auth
@@ -185,7 +195,7 @@ def _no_one_out(draw: Draw) -> schemas.LoanOut:
         min_amount_for_each_payment=None,
         total_paid=ZERO,
         remaining_balance=ZERO,
-        log=_log(draws.stored_report(draw)),
+        log=_log(draw.report),
         payments=[],
     )
 

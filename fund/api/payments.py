@@ -19,7 +19,7 @@ from fund.money import ZERO
 router = Router(tags=["payments"], auth=bearer)
 
 
-@router.get("/config", response=responses({200: schemas.ConfigOut}, 401))
+@router.get("/config", summary="The fund's configuration", response=responses({200: schemas.ConfigOut}, 401))
 def config(request: HttpRequest) -> schemas.ConfigOut:
     """The minimum fee, the maximum repayment months and the minimum monthly repayment."""
     config = ledger.fund_config()
@@ -30,7 +30,7 @@ def config(request: HttpRequest) -> schemas.ConfigOut:
     )
 
 
-@router.post("/pay", response=responses({201: schemas.PaymentOut}, 400, 401, 403, 409, 422))
+@router.post("/pay", summary="Pay this month", response=responses({201: schemas.PaymentOut}, 400, 401, 403, 409, 422))
 def pay(request: HttpRequest, payload: schemas.PayIn) -> Status:
     """Pay this month: stored pending until Bitpin verifies it (``status``). 409 when already paid."""
     member = require_member(request)
@@ -51,7 +51,7 @@ def pay(request: HttpRequest, payload: schemas.PayIn) -> Status:
     return Status(201, payment_out(payment))
 
 
-@router.get("/my-payments", response=responses({200: list[schemas.PaymentOut]}, 401))
+@router.get("/my-payments", summary="My payments", response=responses({200: list[schemas.PaymentOut]}, 401))
 def my_payments(request: HttpRequest) -> list[schemas.PaymentOut]:
     """My payments, newest first, whatever their status."""
     return [payment_out(p) for p in Payment.objects.filter(member=request.auth).order_by("-month", "-pk")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import Field, PlainSerializer, WithJsonSchema
@@ -28,6 +28,15 @@ Amount = Annotated[
 ]
 AmountIn = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20"]})]
 
+# Text without NUL, which PostgreSQL cannot store or even compare: refused as malformed (422).
+NO_NUL = r"^[^\x00]*$"
+
+
+def Text(max_length: int) -> Any:
+    """A text field of at most ``max_length`` characters, without NUL (named like a type: it is one)."""
+    return Annotated[str, Field(max_length=max_length, pattern=NO_NUL)]
+
+
 # Loan states as the Loan model names them, plus "no_one" for a month whose draw chose nobody.
 NO_ONE = "no_one"
 LoanState = Literal[tuple([*Loan.State.values, NO_ONE])]  # type: ignore[valid-type]
@@ -41,8 +50,8 @@ class Error(Schema):
 
 
 class LoginIn(Schema):
-    username: str = Field(max_length=150)
-    password: str = Field(max_length=4096)
+    username: Text(150)
+    password: Text(4096)
 
 
 class LoginOut(Schema):
@@ -70,11 +79,11 @@ class LoanRequestIn(Schema):
 
 
 class MemberIn(Schema):
-    username: str = Field(max_length=150)
-    password: str | None = Field(default=None, max_length=4096)
-    first_name: str = Field(default="", max_length=150)
-    last_name: str = Field(default="", max_length=150)
-    email: str = Field(default="", max_length=254)
+    username: Text(150)
+    password: Text(4096) | None = None
+    first_name: Text(150) = ""
+    last_name: Text(150) = ""
+    email: Text(254) = ""
     loan_request_amount: AmountIn | None = None
 
 
@@ -91,7 +100,7 @@ class PayIn(Schema):
     membership_fee: AmountIn
     loan: AmountIn | None = Field(default=None, description="This month's loan repayment; omit without a loan.")
     loan_request_amount: AmountIn | None = Field(default=None, description="Omit to keep the current request.")
-    bitpin_payment_id: str = Field(max_length=200)
+    bitpin_payment_id: Text(200)
 
 
 class MembershipFeeOut(Schema):

@@ -4,23 +4,27 @@ Three kinds, each a django-import-export resource with the same columns for impo
 members, past loans and past payments. The admin (fund.admin.imports) and the command
 ``import_history`` both run them, the command through ``run_import``.
 
-The package, one module per concept: ``cells`` (parsing one cell; the widgets), ``base`` (the
-checked rows and what the three resources share), ``members``, ``loans``, ``payments`` (one
-resource each, with the rules of its kind) and ``runner`` (reading a file, running an import and
-reporting its problems outside the admin).
+The package, one module per concept: ``cells`` (parsing one cell; the widgets), ``files``
+(reading an upload within the limits), ``base`` (the checked rows and what the three resources
+share), ``members``, ``loans``, ``payments`` (one resource each, with the rules of its kind),
+``runner`` (running an import and reporting its problems outside the admin's preview) and
+``jobs`` (large imports in the background).
 
 How an import works, and why:
-- Headers are accepted in English or Persian and normalised once (``before_import``).
+- Headers are accepted in English or Persian and normalised once (``normalise_headers``).
 - A whole-file check runs before any row is written: every cell is parsed by the resource's
   widgets (which share the foundation's parsing: JalaliMonth.parse, parse_amount) and the rules
   that span rows (duplicates, which loan a repayment repays, one loan at a time) are checked with
   the file and the database together. Each bad row gets its row number and a plain reason.
-- The rows are then written with bulk inserts from the checked values; a file with any bad row
-  writes nothing (``rollback_on_validation_errors`` is always on).
+- The rows are then written with bulk inserts (COPY on PostgreSQL) from the checked values, in
+  the same transaction; a file with any bad row writes nothing. This is a plain service on the
+  tablib dataset (``HistoryResource.import_data``), not the library's row-by-row loop; the
+  library's resources still give the columns, the admin's screens and the exports.
 - After a payment import the loans' states are recomputed (fund.loans.recompute_states).
 """
 
-from fund.imports.base import HistoryResource, HistoryResult, RowPlan, copy_rows, normalise_headers
+from fund.bulk import copy_rows
+from fund.imports.base import HistoryResource, HistoryResult, RowPlan, normalise_headers
 from fund.imports.cells import ImportFileError, cell_text, clean_amount, clean_bool, clean_month, render_amount
 from fund.imports.files import check_limits, load_dataset
 from fund.imports.loans import LoanResource

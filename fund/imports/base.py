@@ -11,12 +11,11 @@ from typing import Any, ClassVar
 
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Model
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from import_export import resources
 from import_export.fields import Field
-from import_export.results import Result, RowResult
+from import_export.results import Error, Result, RowResult
 
 from fund.imports.cells import ImportFileError, MemberWidget, MonthWidget, cell_text, is_blank
 from fund.jalali import JalaliMonth, to_ascii_digits
@@ -80,16 +79,19 @@ class HistoryResult(Result):
         return max(self.totals["new"] - len(self.preview_rows), 0)
 
 
-class LeanRowResult(RowResult):
-    """A row result without the instance's text: str(payment) costs a translation per row, and the
-    admin log entries that would show it are off (IMPORT_EXPORT_SKIP_ADMIN_LOG)."""
-
-    def add_instance_info(self, instance: Any) -> None:
-        self.object_id = getattr(instance, "pk", None)
-
-
 class HistoryResource(resources.ModelResource):
-    """What the three kinds share: headers, the whole-file check, bulk writing, summary and preview."""
+    """What the three kinds share: their columns (for import, export and the preview), and the
+    import itself as a plain service on the tablib dataset.
+
+    ``import_data`` replaces django-import-export's row-by-row loop: every row is parsed by the
+    columns' widgets, the whole file is checked (rules that span rows and the database), and only
+    then are the good rows written at once, all in one transaction: a file with one bad row writes
+    nothing, and a dry run is rolled back after writing, so that it meets every refusal the real
+    import would. It returns the library's Result, which is all its admin screens need. (Nor is
+    the id sequence reset after the write, as the library's import does: that moves it back below
+    ids that concurrent submissions have taken, and their next inserts collide. Our files never
+    carry ids.)
+    """
 
     kind: ClassVar[str]
     # column → other names accepted in a header (English and Persian); REQUIRED must be present.
@@ -99,31 +101,40 @@ class HistoryResource(resources.ModelResource):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plans: list[RowPlan] = []
-        self.to_write: list[RowPlan] = []
         self.file_name = ""
         self.note = ""
         self.user: User | None = None
         self.latest = JalaliMonth.current()
 
-    @classmethod
-    def get_result_class(cls) -> type[Result]:
-        return HistoryResult
-
-    @classmethod
-    def get_row_result_class(cls) -> type[RowResult]:
-        return LeanRowResult
-
-    def import_data(self, dataset: tablib.Dataset, **kwargs: Any) -> Result:
-        # All or nothing, whoever calls: a file with one bad row writes nothing (LIBRARIES.md).
-        kwargs["rollback_on_validation_errors"] = True
-        kwargs["use_transactions"] = True
-        return super().import_data(dataset, **kwargs)
+    def import_data(
+        self, dataset: tablib.Dataset, dry_run: bool = False, raise_errors: bool = False, **kwargs: Any
+    ) -> HistoryResult:
+        """Check every row, then write the file (all or nothing); ``dry_run`` rolls the write back."""
+        result = HistoryResult()
+        result.total_rows = len(dataset)
+        try:
+            with transaction.atomic():
+                self.check(dataset, file_name=kwargs.get("file_name"), user=kwargs.get("user"))
+                good = [plan for plan in self.plans if plan.ok]
+                if not any(plan.errors for plan in self.plans):
+                    self.prepare_write()
+                    if good:
+                        self.write([plan.values for plan in good])
+                    self.after_write()
+                transaction.set_rollback(dry_run or any(plan.errors for plan in self.plans))
+        except Exception as error:  # reported for the file, as the library reports its errors
+            if raise_errors:
+                raise
+            if isinstance(error, IntegrityError) or str(getattr(error, "sqlstate", "") or "").startswith("23"):
+                error = ImportFileError(written_meanwhile())  # the rows were taken meanwhile
+            result.append_base_error(Error(error))
+        self.report(dataset, result)
+        return result
 
     # --- the whole-file check ---
-    def before_import(self, dataset: tablib.Dataset, **kwargs: Any) -> None:
-        self.file_name = PurePath(str(kwargs.get("file_name") or "")).name
+    def check(self, dataset: tablib.Dataset, *, file_name: Any, user: Any) -> None:
+        self.file_name = PurePath(str(file_name or "")).name
         self.note = self.imported_note()
-        user = kwargs.get("user")
         self.user = user if isinstance(user, User) and user.pk else None
         self.plans = []
         normalise_headers(dataset, self.HEADERS, self.REQUIRED)
@@ -132,11 +143,10 @@ class HistoryResource(resources.ModelResource):
                 field_.widget.latest = self.latest
             if isinstance(field_.widget, MemberWidget):
                 field_.widget.load()
-        rows = [dict(zip(dataset.headers, values, strict=False)) for values in dataset]
-        self.plans = [self.parse_row(number, row) for number, row in enumerate(rows, 1)]
+        headers = dataset.headers or []
+        self.plans = [self.parse_row(number, dict(zip(headers, values, strict=False)))
+                      for number, values in enumerate(dataset, 1)]  # fmt: skip
         self.check_file([plan for plan in self.plans if not plan.blank])
-        if all(plan.ok or plan.blank for plan in self.plans):
-            self.prepare_write()
 
     def parse_row(self, number: int, row: dict[str, Any]) -> RowPlan:
         plan = RowPlan(number)
@@ -157,81 +167,34 @@ class HistoryResource(resources.ModelResource):
         """Changes to existing rows that the new rows need (run only when every row is good)."""
 
     # --- writing: the checked rows, all at once ---
-    def _plan(self, row_number: int | None) -> RowPlan | None:
-        if row_number is None or not 0 < row_number <= len(self.plans):
-            return None
-        return self.plans[row_number - 1]
-
-    def import_row(self, row: dict, instance_loader: Any, **kwargs: Any) -> RowResult:
-        # A good row was checked and parsed by the whole-file check: it is only counted here and
-        # written with the others in bulk_create. Bad and blank rows take the library's way, which
-        # reports them (import_instance below).
-        plan = self._plan(kwargs.get("row_number"))
-        if plan is None or not plan.ok:
-            return super().import_row(row, instance_loader, **kwargs)
-        self.to_write.append(plan)
-        row_result = self.get_row_result_class()()
-        row_result.import_type = RowResult.IMPORT_TYPE_NEW
-        return row_result
-
-    def bulk_create(
-        self, using_transactions: bool, dry_run: bool, raise_errors: bool, batch_size: int | None = None, result=None
-    ) -> None:
-        """Write every good row in one go once all rows are counted (a dry run is rolled back)."""
-        plans, self.to_write = self.to_write, []
-        if not plans or not (using_transactions or not dry_run):
-            return
-        if any(plan.errors for plan in self.plans):
-            return  # nothing of a file with a bad row is kept, so nothing is written
-        try:
-            self.write([plan.values for plan in plans])
-        except Exception as error:  # a database refusal: reported for the file, as the library does
-            # COPY fails outside Django's cursor wrapper, so Django does not know the transaction
-            # is broken: roll back to the caller's savepoint, or every later query fails too.
-            transaction.set_rollback(True)
-            if isinstance(error, IntegrityError) or str(getattr(error, "sqlstate", "") or "").startswith("23"):
-                error = ImportFileError(written_meanwhile())
-            self.handle_import_error(result, error, raise_errors)
-
     def write(self, rows: list[dict[str, Any]]) -> None:
         instances = []
         for values in rows:
             instance = self._meta.model()
             self.fill(instance, values)
             instances.append(instance)
-        self._meta.model.objects.bulk_create(instances, batch_size=self._meta.batch_size)
-
-    def import_instance(self, instance: Any, row: dict, **kwargs: Any) -> None:
-        plan = self._plan(kwargs.get("row_number"))
-        if plan is None or plan.blank:
-            # No plan: the file itself was refused (its error is reported once, not per row).
-            instance._saghat_skip = True
-            return
-        if plan.errors:
-            raise ValidationError(plan.errors)
-        self.fill(instance, plan.values)
+        self._meta.model.objects.bulk_create(instances, batch_size=BATCH_SIZE)
 
     def fill(self, instance: Any, values: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def skip_row(self, instance: Any, original: Any, row: dict, import_validation_errors: Any = None) -> bool:
-        # Blank lines (common at the end of a spreadsheet) are neither written nor reported.
-        return getattr(instance, "_saghat_skip", False) and not import_validation_errors
-
-    def after_import(self, dataset: tablib.Dataset, result: Result, **kwargs: Any) -> None:
-        # No super(): import-export resets the id sequence to the largest id this transaction can
-        # see, which moves it back below ids that concurrent submissions have taken, so their next
-        # inserts collide on the primary key. Our files never carry ids: the sequence is always right.
-        if isinstance(result, HistoryResult):
-            good = [plan for plan in self.plans if plan.ok]
-            result.summary = self.summary(good)
-            result.preview_headers = self.preview_headers()
-            result.preview_rows = [(plan.number, self.preview_row(plan.values)) for plan in good[:PREVIEW_ROWS]]
-        if not result.has_validation_errors() and not result.has_errors():
-            self.after_write()
+    def report(self, dataset: tablib.Dataset, result: HistoryResult) -> None:
+        """The result the admin and the runner read: bad rows with their reasons and cells as
+        written, the count of good rows, a summary and the first rows. Blank lines are neither."""
+        result.diff_headers = list(dataset.headers or [])
+        good = [plan for plan in self.plans if plan.ok]
+        for plan in self.plans:
+            if plan.errors:
+                row = dict(zip(result.diff_headers, dataset[plan.number - 1], strict=False))
+                result.append_invalid_row(plan.number, row, ValidationError(plan.errors))
+        result.totals[RowResult.IMPORT_TYPE_NEW] = len(good)
+        result.totals[RowResult.IMPORT_TYPE_INVALID] = len(result.invalid_rows)
+        result.summary = self.summary(good)
+        result.preview_headers = self.preview_headers()
+        result.preview_rows = [(plan.number, self.preview_row(plan.values)) for plan in good[:PREVIEW_ROWS]]
 
     def after_write(self) -> None:
-        """Work after a successful write (dry runs too: they are rolled back with the rest)."""
+        """Work after the rows are written, in the same transaction (dry runs too: rolled back)."""
 
     def summary(self, good: list[RowPlan]) -> list[str]:
         return []
@@ -262,7 +225,8 @@ def _header_key(text: Any) -> str:
 def normalise_headers(dataset: tablib.Dataset, headers: dict[str, tuple[str, ...]], required: Iterable[str]) -> None:
     """Rename accepted header spellings to the canonical column names; refuse missing or doubled ones."""
     names = {_header_key(alias): column for column, aliases in headers.items() for alias in (column, *aliases)}
-    renamed = [names.get(_header_key(header), cell_text(header)) for header in dataset.headers or []]
+    spelled = {header: names.get(_header_key(header), cell_text(header)) for header in set(dataset.headers or [])}
+    renamed = [spelled[header] for header in dataset.headers or []]
     counts = Counter(renamed)  # one pass: a header of thousands of columns stays cheap
     doubled = sorted(name for name, count in counts.items() if name in headers and count > 1)
     if doubled:
@@ -282,19 +246,6 @@ def written_meanwhile() -> str:
         "Some of these rows were written by someone else while this file was imported (another import "
         "or a payment): nothing was imported. Check the file again."
     )
-
-
-def copy_rows(model: type[Model], rows: Iterable[dict[str, Any]]) -> None:
-    """Write rows with PostgreSQL's COPY. Each row gives database-ready values by attribute name
-    (``member_id``, a month as its integer); a field it leaves out gets the field's default."""
-    fields = [field_ for field_ in model._meta.concrete_fields if not field_.primary_key]
-    defaults = {field_.attname: field_.get_db_prep_save(field_.get_default(), connection) for field_ in fields}
-    names = [field_.attname for field_ in fields]
-    columns = ", ".join(connection.ops.quote_name(field_.column) for field_ in fields)
-    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([row[name] if name in row else defaults[name] for name in names])
 
 
 def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:

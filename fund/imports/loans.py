@@ -16,7 +16,7 @@ from import_export.fields import Field
 from fund.imports.base import BATCH_SIZE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget
 from fund.jalali import JalaliMonth
-from fund.loans import history_loan, settle_earlier_loans
+from fund.loans import history_loan, settle_earlier_loans, write_history_loans
 from fund.models import FundConfig, Loan, Payment
 from fund.money import ZERO, format_usdt
 
@@ -93,8 +93,6 @@ class LoanResource(HistoryResource):
         name = gettext_lazy("Loans")
         fields = ("member", "month", "amount")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -157,6 +155,13 @@ class LoanResource(HistoryResource):
     def prepare_write(self) -> None:
         # The one-active-loan constraint: settle the earlier loan before the later one is written.
         settle_earlier_loans(self.to_settle)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        loans = []
+        for values in rows:
+            loans.append(Loan())
+            self.fill(loans[-1], values)
+        write_history_loans(loans, batch_size=BATCH_SIZE)
 
     def fill(self, instance: Loan, values: dict[str, Any]) -> None:
         history_loan(

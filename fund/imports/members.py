@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -15,6 +14,7 @@ from import_export.fields import Field
 
 from fund.imports.base import BATCH_SIZE, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, BooleanWidget, TextWidget
+from fund.members import create_members
 from fund.models import User
 
 # --- members ----------------------------------------------------------------------------------------
@@ -46,8 +46,6 @@ class MemberResource(HistoryResource):
         name = gettext_lazy("Members")
         fields = ("username", "first_name", "last_name", "email", "loan_request", "active")
         export_order = fields
-        use_bulk, batch_size, skip_diff, skip_html_diff = True, BATCH_SIZE, True, True
-        force_init_instance, report_skipped, clean_model_instances = True, False, False
 
     def check_file(self, plans: list[RowPlan]) -> None:
         validate_username = UnicodeUsernameValidator()
@@ -71,13 +69,19 @@ class MemberResource(HistoryResource):
             if plan.values.get("username") in taken:
                 plan.fail("username", _("A user named “%(name)s” already exists.") % {"name": plan.values["username"]})
 
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        members = []
+        for values in rows:
+            members.append(User())
+            self.fill(members[-1], values)
+        # Imported members log in after the operator sends them a set-password link.
+        create_members(members, batch_size=BATCH_SIZE)
+
     def fill(self, instance: User, values: dict[str, Any]) -> None:
         instance.username = values["username"]
         instance.first_name, instance.last_name = values["first_name"], values["last_name"]
         instance.email, instance.loan_request_amount = values["email"], values["loan_request"]
         instance.is_active, instance.is_member = values["active"], True
-        # Imported members log in after the operator sends them a set-password link.
-        instance.password = make_password(None)
 
     def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
         return queryset.filter(is_member=True)

@@ -35,7 +35,8 @@ def fund(db) -> dict[str, User]:
     carol = history.member("carol", request=40, first_name="Carol", last_name="Rezaei")
     for person in (alice, bob, carol):
         history.pay_months(person, now - 4, 4, fee=25)
-    draw.run_draw(month=now - 1, triggered_by="operator")
+    last = draw.run_draw(month=now - 1, triggered_by="operator")
+    history.paid_out(last.loan, now - 1)
     winner = Draw.objects.get().winner
     for person in (alice, bob, carol):
         repayment = 20 if person == winner else 0

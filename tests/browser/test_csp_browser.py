@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def collect_errors(page: Any) -> list[str]:
     errors: list[str] = []
+
     def on_console(message: Any) -> None:
         # A missing favicon is the browser's guess, not a page's resource.
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):

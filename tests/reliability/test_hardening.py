@@ -24,7 +24,12 @@ def test_every_page_carries_the_content_security_policy(client, member, operator
     for name in ("member-home", "member-statement", "member-statement-csv", "member-draw-table", "member-ranking"):
         responses.append(client.get(reverse(name)))
     client.force_login(operator)
-    for name in ("admin:index", "admin:fund_payment_changelist", "admin:fund_user_changelist", "admin:fund_draw_changelist"):
+    for name in (
+        "admin:index",
+        "admin:fund_payment_changelist",
+        "admin:fund_user_changelist",
+        "admin:fund_draw_changelist",
+    ):
         responses.append(client.get(reverse(name)))
     for response in responses:
         assert response.status_code in (200, 404), response

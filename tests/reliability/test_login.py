@@ -79,7 +79,9 @@ def test_strangers_failing_behind_one_proxy_address_never_lock_out_another_membe
             try_login(Client(), f"member{i}", "wrong", PROXY, forwarded="203.0.113.7")
         for _ in range(settings.LOGIN_FAILURE_LIMIT + 2):  # made-up names too
             try_login(Client(), f"made-up-{i}", "wrong", PROXY, forwarded="203.0.113.7")
-    assert PAUSED in try_login(Client(), "member0", "member0-pass-1404", PROXY, forwarded="203.0.113.7").content.decode()
+    assert (
+        PAUSED in try_login(Client(), "member0", "member0-pass-1404", PROXY, forwarded="203.0.113.7").content.decode()
+    )
 
     # Alice, behind the same proxy, even from the same address as the five.
     assert logged_in(try_login(client, "alice", "alice-pass-1404", PROXY, forwarded="203.0.113.7"))

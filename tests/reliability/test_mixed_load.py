@@ -212,11 +212,9 @@ class ImportThatLetsAPaymentIn(PaymentResource):
         super().__init__(**kwargs)
         self.during_write = during_write
 
-    def bulk_create(self, *args: object, **kwargs: object) -> None:
-        writes = bool(self.to_write)  # the checked rows HistoryResource writes in one go
-        super().bulk_create(*args, **kwargs)
-        if writes:
-            self.during_write()
+    def write(self, rows: list) -> None:
+        super().write(rows)  # the checked rows HistoryResource writes in one go
+        self.during_write()
 
 
 def test_a_payment_submitted_while_an_import_is_writing_is_never_refused_or_lost(db_members):
