@@ -100,6 +100,8 @@ def warn_pending_payments() -> int:
     from fund import notifications
 
     return notifications.warn_about_pending_payments()
+
+
 def check_import(job_id: int) -> str:
     from fund.imports import jobs
 
