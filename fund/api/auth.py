@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from fund import ledger, payments, security
+from fund import ledger, members, payments, security
 from fund.admin.members import MemberCreationForm
 from fund.admin.roles import is_operator
 from fund.api import schemas
@@ -131,10 +131,11 @@ def create_member(
     email: str,
     loan_request_amount: Decimal | None,
 ) -> User:
-    """A new member, made exactly as the admin's add form makes one (fund.admin.members).
+    """A new member through fund.members.create_member, checked by the admin's add form.
 
-    The form checks the user name (valid, not taken), the e-mail and the loan request, and leaves
-    the member without a password; a password given here must pass Django's password validators.
+    The form checks the user name (valid, not taken), the e-mail and the loan request. A password
+    is the original API's: when the client gives one it must pass Django's password validators;
+    without one the member chooses theirs through the set-password link, as from the admin.
     """
     data = {
         "username": username,
@@ -153,10 +154,10 @@ def create_member(
         except ValidationError as error:
             raise HttpError(400, " ".join(error.messages)) from None
     with transaction.atomic():
-        member = form.save()
+        member = members.create_member(form.save(commit=False))
         if password is not None:
             member.set_password(password)
-            member.save(update_fields=["password"])
+            members.save_member(member, fields=["password"])
     return member
 
 
