@@ -118,7 +118,7 @@ def test_the_late_payment_reminder_goes_to_every_linked_channel_and_email(fake_b
     FundConfig.objects.update(reminder_days_before=3)
     history.pay(bob, THIS_MONTH)
     no_channel = history.member("carol", email="")
-    near_end = THIS_MONTH.ends_at() - dt.timedelta(days=2, hours=12)
+    near_end = THIS_MONTH.next().starts_at() - dt.timedelta(days=2, hours=12)
 
     assert send_due_reminders(near_end) == 1  # bob paid; carol cannot be reached
     assert rows(notifications.REMINDER) == ALL_ALICE
