@@ -116,10 +116,12 @@ def database_state() -> dict:
     name = {user.pk: user.username for user in User.objects.all()}
 
     def report(content: dict) -> dict:
-        """The report with names for ids (the two lives number their members apart) and no seed (random)."""
+        """The report with names for ids (the two lives number their members apart), without what is
+        random or of the moment: the month's secret and its commitment, the seed, and the hashes over ids."""
         rows = [{**row, "member_id": name[row["member_id"]]} for row in content["rows"]]
         pool = sorted(name[pk] for pk in content["pool"])
-        return {**content, "rows": rows, "pool": pool, "winner_id": name.get(content["winner_id"]), "seed": None}
+        random = dict.fromkeys(("seed", "secret", "commitment", "table_hash", "drawn_at"))
+        return {**content, "rows": rows, "pool": pool, "winner_id": name.get(content["winner_id"]), **random}
 
     return {
         "users": sorted(User.objects.values_list("username", "loan_request_amount", "is_active", "is_member")),
