@@ -444,7 +444,8 @@ def test_a_payment_breaking_a_rule_is_400_naming_it(fund, member, alice, body, m
 @pytest.mark.parametrize(
     "body",
     [{"membership_fee": "20"}, {"bitpin_payment_id": "bp-1"}, pay_body(membership_fee="twenty"),
-     pay_body(membership_fee="NaN"), pay_body(bitpin_payment_id=7), [1, 2]],
+     pay_body(membership_fee="NaN"), pay_body(membership_fee="1e3"), pay_body(membership_fee="2e1000000"),
+     pay_body(bitpin_payment_id=7), [1, 2]],
 )  # fmt: skip
 def test_a_malformed_payment_is_422_in_one_sentence(fund, alice, body):
     response = alice.post("/payments/pay", body)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import Field, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from fund.jalali import to_ascii_digits
 from fund.models import Loan
 
 # What a person may type as USDT: digits, at most 12 before the point and 8 after (fund.money).
@@ -26,7 +29,22 @@ Amount = Annotated[
     PlainSerializer(plain_amount, return_type=str),
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20", "12.5"]}),
 ]
-AmountIn = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20"]})]
+# A typed amount is a plain decimal, as on every form (fund.money): "1e3" is malformed (422), not 1,000.
+# The sign stays readable so that the service can refuse a negative amount in words (400).
+_TYPED_AMOUNT = re.compile(r"\s*-?[0-9]+(\.[0-9]+)?\s*")
+
+
+def _plain_decimal(value: Any) -> Any:
+    if isinstance(value, str) and not _TYPED_AMOUNT.fullmatch(to_ascii_digits(value)):
+        raise PydanticCustomError("decimal_parsing", "not a plain decimal number")
+    return value
+
+
+AmountIn = Annotated[
+    Decimal,
+    BeforeValidator(_plain_decimal),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20"]}),
+]
 
 # Text without NUL, which PostgreSQL cannot store or even compare: refused as malformed (422).
 NO_NUL = r"^[^\x00]*$"
