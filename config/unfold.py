@@ -20,6 +20,7 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Friendly USDT loan fund"),
     "SITE_URL": "/",
     "SITE_SYMBOL": "savings",
+    "STYLES": [lambda request: static("fund/admin.css")],
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("fund/favicon.svg")},
     ],

@@ -8,6 +8,14 @@ class FundConfig(AppConfig):
     verbose_name = _("Fund")
 
     def ready(self) -> None:
+        from django.contrib.auth.models import update_last_login
+        from django.contrib.auth.signals import user_logged_in
+
+        from fund.audit import record_last_login
         from fund.persian import use_jalali_dates
 
         use_jalali_dates()
+        # A login is not a change of the member: Django's own receiver saves the user (an empty
+        # "changed" entry in the audit trail each time); ours writes the moment without one.
+        user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
+        user_logged_in.connect(record_last_login, dispatch_uid="update_last_login")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 WORKER_USERNAME = "saghat-worker"
@@ -55,3 +56,9 @@ class AuditedHistory(HistoricalRecords):
         reason = super().get_change_reason_for_object(instance, history_type, using)
         job = current_job()
         return reason or (f"job: {job}" if job else None)
+
+
+def record_last_login(sender: Any, user: Any, **kwargs: Any) -> None:
+    """When the user logged in, written without a save: a login is not a change in the audit trail."""
+    user.last_login = timezone.now()
+    type(user)._default_manager.filter(pk=user.pk).update(last_login=user.last_login)

@@ -44,6 +44,24 @@ def reason_label(code: str | None) -> str:
     return str(REASONS.get(code, code))
 
 
+def request_outlook(member: User) -> str | None:
+    """What the draw will do with the member's saved loan request, when it leaves them out as it
+    stands (it decides at its own time, so such a request is kept, not refused); None when it counts."""
+    amount = member.loan_request_amount
+    if amount <= ZERO:
+        return None
+    if ledger.open_loan(member) is not None:
+        return _("While your loan is open the draw leaves you out; your request counts once the loan is repaid.")
+    balance = ledger.balance_of(member)
+    if amount > balance:
+        message = _(
+            "Your request is more than your balance (%(balance)s USDT): the draw leaves you out until your "
+            "balance reaches it."
+        )
+        return message % {"balance": format_usdt(balance)}
+    return None
+
+
 class DrawRefused(Exception):
     """The draw cannot run (or be queued) now. ``str()`` is the message for a person."""
 

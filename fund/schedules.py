@@ -1,17 +1,18 @@
 """The worker's recurring jobs. Created by migration 0002 and again by ``setup_fund`` (idempotent)."""
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_q.models import Schedule
 
 from fund import tasks
 
 SCHEDULES = [
-    # name, func, every N minutes
-    ("Retry pending Bitpin verifications", tasks.SWEEP_PENDING_PAYMENTS, 1),
-    ("Run the month's draw when everyone has paid", tasks.AUTO_DRAW, 10),
-    ("Remind members who have not paid", tasks.SEND_REMINDERS, 60),
-    ("Compare the wallet with the ledger", tasks.RECONCILE_WALLET, 24 * 60),
-    ("Worker heartbeat", tasks.HEARTBEAT, 1),
+    # name (stored in English, shown translated by the admin), func, every N minutes
+    (gettext_noop("Retry pending Bitpin verifications"), tasks.SWEEP_PENDING_PAYMENTS, 1),
+    (gettext_noop("Run the month's draw when everyone has paid"), tasks.AUTO_DRAW, 10),
+    (gettext_noop("Remind members who have not paid"), tasks.SEND_REMINDERS, 60),
+    (gettext_noop("Compare the wallet with the ledger"), tasks.RECONCILE_WALLET, 24 * 60),
+    (gettext_noop("Worker heartbeat"), tasks.HEARTBEAT, 1),
 ]
 
 

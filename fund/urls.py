@@ -1,8 +1,7 @@
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from fund import views
 from fund.security import ThrottledAuthenticationForm
@@ -36,5 +35,5 @@ urlpatterns = [
     ),
     path("healthz", lambda request: HttpResponse("ok"), name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; the icon is the one the pages link to.
-    path("favicon.ico", RedirectView.as_view(url=static("fund/favicon.svg"), permanent=True)),
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("fund/favicon.svg"))),
 ]

@@ -7,6 +7,8 @@ always ``request.user`` and the month always the current one: nothing in a POST 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -207,23 +209,33 @@ def _not_a_member(request: HttpRequest, status: int = 200) -> HttpResponse:
     return render(request, "fund/not_member.html", {}, status=status)
 
 
-@login_required
+def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Logged in and an active member of the fund; anyone else gets the page that says so (a 403 for
+    a POST, which changes nothing)."""
+
+    @login_required
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_fund_member:
+            return _not_a_member(request, status=403 if request.method == "POST" else 200)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+@member_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_fund_member:
-        return _not_a_member(request)
     return _render_page(request)
 
 
 # --- writing: each POST calls one service ---------------------------------------------------------
 
 
-@login_required
+@member_required
 @require_POST
 def pay(request: HttpRequest) -> HttpResponse:
     member = request.user
-    if not member.is_fund_member:
-        return _not_a_member(request, status=403)
     month = JalaliMonth.current()
     form = PaymentForm(request.POST, has_loan=_repaying(payments.repayment_due(member=member, month=month)))
     if form.is_valid():
@@ -254,30 +266,29 @@ def pay(request: HttpRequest) -> HttpResponse:
     return _render_page(request, payment_form=form)
 
 
-@login_required
+@member_required
 @require_POST
 def change_loan_request(request: HttpRequest) -> HttpResponse:
     member = request.user
-    if not member.is_fund_member:
-        return _not_a_member(request, status=403)
     form = LoanRequestForm(request.POST)
     if form.is_valid():
         try:
-            payments.change_loan_request(member=member, amount=form.cleaned_data["amount"])
+            member = payments.change_loan_request(member=member, amount=form.cleaned_data["amount"])
         except payments.PaymentRefused as refused:
             form.attach_refusal(refused.field, refused.message)
         else:
             messages.success(request, _("Your loan request was saved."))
+            outlook = draws.request_outlook(member)
+            if outlook:
+                messages.warning(request, outlook)
             return redirect("member-home")
     return _render_page(request, loan_form=form)
 
 
-@login_required
+@member_required
 @require_POST
 def run_draw(request: HttpRequest) -> HttpResponse:
     member = request.user
-    if not member.is_fund_member:
-        return _not_a_member(request, status=403)
     month = JalaliMonth.current()
     try:
         draws.queue_draw(month=month, triggered_by=member.username)
@@ -295,12 +306,10 @@ def run_draw(request: HttpRequest) -> HttpResponse:
 # --- the whole tables ------------------------------------------------------------------------------
 
 
-@login_required
+@member_required
 @require_GET
 def draw_table(request: HttpRequest) -> HttpResponse:
     """The latest draw's whole table: every member's factors, score or reason (DESIGN.md, "Member page")."""
-    if not request.user.is_fund_member:
-        return _not_a_member(request)
     last = latest_draw()
     context = {
         "latest_draw": last,
@@ -309,12 +318,10 @@ def draw_table(request: HttpRequest) -> HttpResponse:
     return render(request, "fund/draw_table.html", context)
 
 
-@login_required
+@member_required
 @require_GET
 def ranking(request: HttpRequest) -> HttpResponse:
     """The whole projected ranking ("if the draw ran now")."""
-    if not request.user.is_fund_member:
-        return _not_a_member(request)
     month = JalaliMonth.current()
     projection = _projection(month, draws.draw_state(month, names=False), request.user, limit=None)
     return render(request, "fund/ranking.html", {"projection": projection})
@@ -336,20 +343,16 @@ def statement_context(member: User, *, csv_url: str, back_url: str = "") -> dict
     }
 
 
-@login_required
+@member_required
 @require_GET
 def statement_page(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_fund_member:
-        return _not_a_member(request)
     context = statement_context(request.user, csv_url=reverse("member-statement-csv"), back_url=reverse("member-home"))
     return render(request, "fund/statement.html", context)
 
 
-@login_required
+@member_required
 @require_GET
 def statement_csv(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_fund_member:
-        return _not_a_member(request)
     response = HttpResponse(statement.statement_csv(request.user), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{statement.statement_filename(request.user)}"'
     return response
@@ -364,6 +367,11 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
     template_name = "registration/password_set_form.html"
     success_url = reverse_lazy("password-set-complete")
     title = gettext_lazy("Choose your password")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # Nobody is logged in yet: the audit trail names the member who followed their own link.
+        form.user._history_user = form.user
+        return super().form_valid(form)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -12,40 +11,32 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from fund import configuration
 from fund.admin.base import FundModelAdmin
 from fund.models import FundConfig
 
 
 class FundConfigForm(forms.ModelForm):
+    """Validates with the configuration service's rules (fund.configuration); the admin saves through it."""
+
     class Meta:
         model = FundConfig
-        fields = (
-            "name",
-            "min_fee",
-            "max_repayment_months",
-            "min_repayment",
-            "auto_draw",
-            "reminder_days_before",
-            "reconciliation_tolerance",
-        )
+        fields = configuration.FIELDS
 
-    def _positive(self, name: str) -> Decimal:
-        value = self.cleaned_data[name]
-        if value is not None and value <= 0:
-            raise forms.ValidationError(_("The amount must be more than zero."))
-        return value
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "reconciliation_tolerance" in self.fields:  # not for an inspector, who reads only
+            self.fields["reconciliation_tolerance"].required = False  # empty keeps the current tolerance
 
-    def clean_min_fee(self) -> Decimal:
-        return self._positive("min_fee")
-
-    def clean_min_repayment(self) -> Decimal:
-        return self._positive("min_repayment")
-
-    def clean_max_repayment_months(self) -> int:
-        value = self.cleaned_data["max_repayment_months"]
-        if value is not None and value < 1:
-            raise forms.ValidationError(_("At least one month."))
-        return value
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "reconciliation_tolerance" in cleaned and cleaned["reconciliation_tolerance"] is None:
+            cleaned["reconciliation_tolerance"] = self.instance.reconciliation_tolerance
+        given = {field: cleaned[field] for field in configuration.FIELDS if field in cleaned}
+        for field, message in configuration.problems(**given).items():
+            if field in cleaned:
+                self.add_error(field, message)
+        return cleaned
 
 
 @admin.register(FundConfig)
@@ -67,6 +58,10 @@ class FundConfigAdmin(FundModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: FundConfig, form: Any, change: bool) -> None:
+        saved = configuration.update_config(**{field: form.cleaned_data[field] for field in configuration.FIELDS})
+        vars(obj).update(vars(saved))
 
     def response_change(self, request: HttpRequest, obj: FundConfig) -> HttpResponse:
         response = super().response_change(request, obj)

@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 from unfold.utils import display_for_label
 
 from fund.jalali import JalaliMonth
-from fund.templatetags.saghat import digits, jdate, jmonth, usdt
+from fund.templatetags.saghat import jdate, jmonth, usdt
 
 
 def money(amount: Decimal | str | None) -> SafeString | str:
@@ -37,8 +37,11 @@ def moment(value: dt.datetime | dt.date | None) -> SafeString | str:
     return format_html('<span dir="ltr" class="whitespace-nowrap">{}</span>', jdate(value))
 
 
-def number(value: Any) -> str:
-    return digits(value)
+def typed(value: str | None) -> SafeString | str:
+    """A value a person typed (a Bitpin id, a note): shown as written, digits and all."""
+    if not value:
+        return "—"
+    return format_html('<span translate="no">{}</span>', value)
 
 
 def badge(value: str, text: str, colors: dict[str, str]) -> SafeString:
@@ -59,7 +62,7 @@ def loan_link(loan: Any) -> SafeString | str:
 def person(user: Any) -> SafeString:
     """A member's name with their username under it, kept on one line each (lists stay compact)."""
     return format_html(
-        '<div class="whitespace-nowrap"><span class="font-semibold text-important">{}</span>'
+        '<div class="whitespace-nowrap" translate="no"><span class="font-semibold text-important">{}</span>'
         '<div class="text-subtle">{}</div></div>',
         user.get_full_name() or user.username,
         user.username,

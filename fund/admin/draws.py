@@ -16,7 +16,7 @@ from unfold.decorators import action, display
 from fund import draw as draws
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
-from fund.admin.display import badge, loan_link, moment, money, month_label
+from fund.admin.display import badge, loan_link, moment, money, month_label, typed
 from fund.jalali import JalaliMonth
 from fund.models import Draw
 
@@ -66,9 +66,20 @@ def winner_label(report: dict[str, Any]) -> str:
     return str(_("no one qualified"))
 
 
+# Who started a draw, when not a person: stored in English (fund.draw, the launch command).
+TRIGGERS = {"schedule": _("the schedule"), "example fund": _("the example fund")}
+
+
 @admin.register(Draw)
 class DrawAdmin(FundModelAdmin):
-    list_display = ("month_display", "outcome_display", "amount_display", "cash_display", "run_display", "triggered_by")
+    list_display = (
+        "month_display",
+        "outcome_display",
+        "amount_display",
+        "cash_display",
+        "run_display",
+        "triggered_display",
+    )
     list_select_related = ("winner", "loan")
     search_fields = ("winner__username", "winner__first_name", "winner__last_name")
     ordering = ("-month",)
@@ -78,7 +89,7 @@ class DrawAdmin(FundModelAdmin):
         "outcome_display",
         ("amount_display", "cash_display"),
         "loan_display",
-        ("run_display", "triggered_by"),
+        ("run_display", "triggered_display"),
     )
     readonly_fields = (
         "month_display",
@@ -87,7 +98,7 @@ class DrawAdmin(FundModelAdmin):
         "cash_display",
         "loan_display",
         "run_display",
-        "triggered_by",
+        "triggered_display",
     )
     change_form_after_template = "admin/fund/draw/report.html"
     actions_list = ("run_monthly_draw",)
@@ -121,6 +132,11 @@ class DrawAdmin(FundModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- columns ---------------------------------------------------------------------------------
+
+    @display(description=_("triggered by"))
+    def triggered_display(self, obj: Draw) -> Any:
+        """The schedule and the example fund are named in the reader's language; a person by user name."""
+        return TRIGGERS.get(obj.triggered_by) or typed(obj.triggered_by)
 
     @display(description=_("month"), ordering="month")
     def month_display(self, obj: Draw) -> str:

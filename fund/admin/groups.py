@@ -16,4 +16,6 @@ if admin.site.is_registered(Group):
 
 @admin.register(Group)
 class GroupAdmin(RoleAdminMixin, BaseGroupAdmin, ModelAdmin):
-    pass
+    # Roles are decided by the group's name (fund.admin.roles), never by permission rows, whose
+    # names Django stores in English: the field would only mislead.
+    fields = ("name",)

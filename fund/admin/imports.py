@@ -40,6 +40,7 @@ from fund.imports import (
     problems_of,
 )
 from fund.imports.files import BACKGROUND_ROWS, MAX_BYTES, HistoryCSV, HistoryXLSX, check_limits
+from fund.jalali import jalali_date
 from fund.models import ImportJob
 
 # Shown in a message when the confirm step finds problems (the preview lists them all).
@@ -82,6 +83,12 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
     formats = [HistoryCSV, HistoryXLSX]
     import_template_name = "admin/import_export/history_import.html"
     job_template_name = "admin/import_export/history_job.html"
+
+    def get_export_filename(self, *args: Any) -> str:
+        """``Payment-1405-09-11.csv``: the day in the fund's calendar (Jalali, Tehran), in Latin digits
+        so that every system can name the file."""
+        day = jalali_date(timezone.now(), with_time=False).replace("/", "-")
+        return f"{self.model.__name__}-{day}.{args[-1].get_extension()}"
 
     # --- upload: limits first, then the preview here or the background job ---
     def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:

@@ -6,23 +6,73 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_q import admin as q_admin
 from django_q.conf import Conf
 from django_q.models import Failure, OrmQ, Schedule, Success
 from unfold.admin import ModelAdmin
-from unfold.decorators import action
+from unfold.decorators import action, display
 
+from fund import tasks
 from fund.admin.base import RoleAdminMixin
 from fund.admin.confirm import is_confirmed, render_confirmation
+from fund.schedules import SCHEDULES
+
+# What each job does, in the reader's language, instead of the function's dotted path.
+JOB_NAMES = {
+    tasks.VERIFY_PAYMENT: _("Verify a payment with Bitpin"),
+    tasks.SWEEP_PENDING_PAYMENTS: _("Retry pending Bitpin verifications"),
+    tasks.RUN_DRAW: _("Run a month's draw"),
+    tasks.AUTO_DRAW: _("Run the month's draw when everyone has paid"),
+    tasks.SEND_REMINDERS: _("Remind members who have not paid"),
+    tasks.VERIFY_PAYOUT: _("Verify a loan payout with Bitpin"),
+    tasks.RECONCILE_WALLET: _("Compare the wallet with the ledger"),
+    tasks.CHECK_IMPORT: _("Check an imported file"),
+    tasks.WRITE_IMPORT: _("Write an imported file"),
+    tasks.HEARTBEAT: _("Worker heartbeat"),
+}
+SCHEDULE_NAMES = {name: _(name) for name, _func, _minutes in SCHEDULES}  # stored in English, shown translated
 
 for model in (Schedule, Success, Failure, OrmQ):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 
 
-class JobAdminMixin(RoleAdminMixin):
+class JobNamesMixin:
+    """Jobs and schedules named by what they do; the function's path stays on the detail page."""
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        names = {"func": "job_display", "name": "name_display", "short_result": "result_display"}
+        return tuple(names.get(column, column) for column in super().get_list_display(request) if column != "id")
+
+    @display(description=_("job"), ordering="func")
+    def job_display(self, obj: object) -> str:
+        func = getattr(obj, "func", "")
+        return JOB_NAMES.get(func, func)
+
+    @display(description=_("name"), ordering="name")
+    def name_display(self, obj: object) -> object:
+        name = obj.name() if callable(obj.name) else obj.name
+        if name in SCHEDULE_NAMES:
+            return SCHEDULE_NAMES[name]
+        return format_html('<span translate="no">{}</span>', name or "—")  # a generated id, not words
+
+    @display(description=_("result"))
+    def result_display(self, obj: object) -> str:
+        return failure_sentence(str(getattr(obj, "result", "") or ""))
+
+
+def failure_sentence(result: str) -> str:
+    """A failed job's error as a sentence: the worker stores the exception's text, or only its class."""
+    if not result or " " in result.strip():
+        return Truncator(result).chars(120) or "—"
+    return _("The job stopped with an error (%(error)s); it is retried on its schedule.") % {"error": result}
+
+
+class JobAdminMixin(JobNamesMixin, RoleAdminMixin):
     actions = ("resubmit",)
 
     def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
@@ -62,12 +112,12 @@ class FailureAdmin(JobAdminMixin, q_admin.FailAdmin, ModelAdmin):
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(RoleAdminMixin, q_admin.ScheduleAdmin, ModelAdmin):
+class ScheduleAdmin(JobNamesMixin, RoleAdminMixin, q_admin.ScheduleAdmin, ModelAdmin):
     pass
 
 
 if Conf.ORM or Conf.TESTING:
 
     @admin.register(OrmQ)
-    class QueueAdmin(RoleAdminMixin, q_admin.QueueAdmin, ModelAdmin):
+    class QueueAdmin(JobNamesMixin, RoleAdminMixin, q_admin.QueueAdmin, ModelAdmin):
         pass

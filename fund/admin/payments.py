@@ -24,7 +24,7 @@ from unfold.paginator import InfinitePaginator
 from fund import payments as services
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
-from fund.admin.display import badge, loan_link, moment, money, month_label, person
+from fund.admin.display import badge, loan_link, moment, money, month_label, person, typed
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import PaymentImportExportMixin
 from fund.jalali import JalaliMonth
@@ -95,7 +95,7 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
         "fee_display",
         "repayment_display",
         "total_display",
-        "bitpin_id",
+        "bitpin_id_display",
         "status_display",
         "source_display",
         "note_display",
@@ -225,9 +225,13 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
     def loan_display(self, obj: Payment) -> Any:
         return loan_link(obj.loan)
 
+    @display(description=_("Bitpin payment id"), ordering="bitpin_id")
+    def bitpin_id_display(self, obj: Payment) -> Any:
+        return typed(obj.bitpin_id)
+
     @display(description=_("verification note"))
-    def note_display(self, obj: Payment) -> str:
-        return Truncator(obj.note or obj.last_error).chars(60) or "—"
+    def note_display(self, obj: Payment) -> Any:
+        return typed(Truncator(obj.note or obj.last_error).chars(60))
 
     @display(description=_("submitted"))
     def created_display(self, obj: Payment) -> Any:

@@ -6,7 +6,6 @@ and Persian digits whenever Persian is the active language.
     {{ payment.month|jmonth }}      Azar 1404      آذر ۱۴۰۴        (JalaliMonth, "1404/09" or 140409)
     {{ payment.month|jmonth_short }} 1404/09       ۱۴۰۴/۰۹
     {{ payment.created_at|jdate }}  1404/09/03 14:05 (Tehran time)
-    {{ payment.created_at|jday }}   1404/09/03
     {% jnow %}                      the current moment, like jdate
     {{ count|digits }}              any value with Persian digits in Persian
 """
@@ -51,7 +50,7 @@ def reads_back_office(user: Any) -> bool:
     """The person may open the back office: an operator or an inspector (fund.admin.roles)."""
     from fund.admin.roles import may_read  # here, not above: fund.admin imports this module
 
-    return may_read(user)
+    return bool(getattr(user, "is_authenticated", False)) and may_read(user)  # error pages have no user
 
 
 @register.filter
@@ -119,11 +118,6 @@ def jdate(value: Any) -> str:
 def jnow() -> str:
     """Now, in the Jalali calendar and Tehran time: {% jnow %}."""
     return jdate(timezone.now())
-
-
-@register.filter
-def jday(value: Any) -> str:
-    return localize_digits(jalali_date(_moment(value), with_time=False))
 
 
 @register.filter

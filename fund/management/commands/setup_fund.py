@@ -1,23 +1,19 @@
 from argparse import ArgumentTypeError
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
-from django.utils.translation import gettext as _
 
-from fund.models import FundConfig
+from fund import configuration
 from fund.money import AmountError, parse_amount
 from fund.schedules import ensure_schedules
 
 
 def _amount(text: str) -> Decimal:
+    """Parsed as everywhere else; whether it is allowed is the configuration service's to say."""
     try:
-        value = parse_amount(text)
+        return parse_amount(text)
     except AmountError as error:
         raise ArgumentTypeError(str(error)) from None
-    if value <= 0:
-        raise ArgumentTypeError(_("The amount must be more than zero."))
-    return value
 
 
 class Command(BaseCommand):
@@ -31,24 +27,17 @@ class Command(BaseCommand):
 
     @no_translations  # the console speaks English, whatever the fund's language
     def handle(self, *args: object, **options: object) -> None:
-        config = FundConfig.load()
-        if options["min_fee"] is not None:
-            config.min_fee = options["min_fee"]
-        if options["max_months"] is not None:
-            if options["max_months"] < 1:
-                raise CommandError(_("The maximum number of repayment months must be at least 1."))
-            config.max_repayment_months = options["max_months"]
-        if options["min_payment"] is not None:
-            config.min_repayment = options["min_payment"]
-        if options["name"]:
-            config.name = options["name"]
+        names = {
+            "min_fee": "min_fee",
+            "max_months": "max_repayment_months",
+            "min_payment": "min_repayment",
+            "name": "name",
+        }
+        values = {field: options[option] for option, field in names.items() if options[option] not in (None, "")}
         try:
-            config.full_clean()
-        except ValidationError as error:
-            raise CommandError(
-                "; ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
-            ) from None
-        config.save()
+            config = configuration.update_config(**values)
+        except configuration.ConfigRefused as refused:
+            raise CommandError(str(refused)) from None
         ensure_schedules()
         self.stdout.write(
             f"{config}: min fee {config.min_fee.normalize():f} USDT, max {config.max_repayment_months} months, "
