@@ -69,7 +69,10 @@ def failure_sentence(result: str) -> str:
     """A failed job's error as a sentence: the worker stores the exception's text, or only its class."""
     if not result or " " in result.strip():
         return Truncator(result).chars(120) or "—"
-    return _("The job stopped with an error (%(error)s); it is retried on its schedule.") % {"error": result}
+    # The exception's class name is code, not words: kept left-to-right and marked as not to translate.
+    sentence = str(_("The job stopped with an error (%(error)s); it is retried on its schedule."))
+    before, _placeholder, after = sentence.partition("%(error)s")
+    return format_html('{}<span translate="no" dir="ltr">{}</span>{}', before, result, after)
 
 
 class JobAdminMixin(JobNamesMixin, RoleAdminMixin):
