@@ -1,7 +1,8 @@
 """Saghat's one settings module: everything configurable comes from the environment or `.env`."""
 
 import datetime as dt
-import sys
+import hashlib
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -18,8 +19,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEV_SECRET_KEY = "saghat-development-only-secret-key-change-me"
 
 DEBUG = env.bool("DEBUG", default=False)
-# The test suite runs with production-like settings (DEBUG off) but may use the development key.
-TESTING = "pytest" in sys.modules or env.bool("SAGHAT_TESTING", default=False)
+# The test suite (tests/settings.py sets SAGHAT_TESTING=1) and the benchmarks run with
+# production-like settings (DEBUG off) but may use the development key. Nothing guesses it.
+TESTING = env.bool("SAGHAT_TESTING", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 if not DEBUG and not TESTING and SECRET_KEY == DEV_SECRET_KEY:
     # Production must never sign sessions and password links with a key that is in the repository.
@@ -105,8 +107,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file, not memory, so that a real qcluster worker started by a test sees the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / env.str("SAGHAT_TEST_DB", default="test-db.sqlite3"))}
+    # A file, not memory, so that a real qcluster worker started by a test sees the test database;
+    # in the temporary directory, not the repository. SAGHAT_TEST_DB names it (a bare name goes
+    # there too); by default the name is this checkout's own, so two checkouts never share one.
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:10]
+    _test_db = Path(env.str("SAGHAT_TEST_DB", default=f"saghat-test-{_checkout}.sqlite3"))
+    _test_db = _test_db if _test_db.is_absolute() else Path(tempfile.gettempdir()) / _test_db
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

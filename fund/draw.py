@@ -410,6 +410,8 @@ def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
     Its ``projected_at`` says when it was computed, which is what the pages show.
     """
     month = month or JalaliMonth.current()
+    if ledger.draw_inputs_written_here():
+        return project_ranking(month)  # this transaction's own writes: never shared, never kept
     # Read first: a write after it only makes the next visit recompute, never serves stale figures.
     key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}"
     report = _PROJECTIONS.get(key)

@@ -144,10 +144,6 @@ class JalaliMonth:
     def previous(self) -> JalaliMonth:
         return self - 1
 
-    def months_until(self, other: JalaliMonth) -> int:
-        """How many months from this one to ``other`` (negative when ``other`` is earlier)."""
-        return other.index - self.index
-
     def range_to(self, last: JalaliMonth) -> list[JalaliMonth]:
         """Every month from this one up to and including ``last``."""
         return [JalaliMonth.from_index(i) for i in range(self.index, last.index + 1)]
@@ -170,9 +166,6 @@ class JalaliMonth:
     def starts_at(self) -> dt.datetime:
         """The aware moment this month begins in Tehran."""
         return dt.datetime.combine(self.first_day().togregorian(), dt.time(), tzinfo=TEHRAN)
-
-    def ends_at(self) -> dt.datetime:
-        return self.next().starts_at()
 
     def days_left(self, now: dt.datetime | None = None) -> int:
         """Whole days left in this month after today (Tehran), 0 on its last day."""

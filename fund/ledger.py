@@ -15,21 +15,16 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, Payout, User
-from fund.money import ZERO, AmountField, quantize
+from fund.money import ZERO, AmountField, money_add, money_sub, quantize
 
 VERIFIED = Payment.Status.VERIFIED
 # Sums and subqueries of money come back through AmountField, which rounds them to 8 places.
 _MONEY = AmountField()
-
-
-def _money(expression: object) -> ExpressionWrapper:
-    """Arithmetic on money columns, read back through AmountField (and so rounded to 8 places)."""
-    return ExpressionWrapper(expression, output_field=_MONEY)
 
 
 def _sum(expression: str | F, **filters: Q) -> Coalesce:
@@ -90,10 +85,6 @@ def _paid_out() -> dict[str, Decimal]:
     )
 
 
-def fund_cash() -> Decimal:
-    return fund_totals().cash
-
-
 def expected_wallet_balance() -> Decimal:
     """What the fund's Bitpin wallet should hold now, from the ledger alone (DESIGN.md, "Reconciliation")."""
     return fund_totals().expected_wallet_balance
@@ -102,7 +93,7 @@ def expected_wallet_balance() -> Decimal:
 def pending_inflows() -> Decimal:
     """Payments still waiting for Bitpin: money that may be in the wallet before the ledger counts it."""
     pending = Payment.objects.filter(status=Payment.Status.PENDING)
-    return quantize(pending.aggregate(total=_sum(_money(F("fee") + F("repayment"))))["total"])
+    return quantize(pending.aggregate(total=_sum(money_add(F("fee"), F("repayment"))))["total"])
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -129,7 +120,7 @@ def with_balance(members: QuerySet[User], up_to: JalaliMonth | None = None) -> Q
         .values("total")
     )
     refunded = Coalesce(Subquery(refunds, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
-    return members.annotate(balance=_money(fees - refunded))
+    return members.annotate(balance=money_sub(fees, refunded))
 
 
 def balance_of(member: User) -> Decimal:
@@ -187,7 +178,7 @@ def with_repaid(loans: QuerySet[Loan]) -> QuerySet[Loan]:
     )
     return loans.annotate(
         repaid=Coalesce(Subquery(repaid, output_field=_MONEY), Value(ZERO), output_field=_MONEY),
-    ).annotate(remaining=_money(F("amount") - F("repaid")))
+    ).annotate(remaining=money_sub(F("amount"), F("repaid")))
 
 
 def loan_repaid(loan: Loan, include_pending: bool = False) -> Decimal:
@@ -298,25 +289,18 @@ class MemberFactors:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def draw_factors(month: JalaliMonth, members: Iterable[User] | None = None) -> list[MemberFactors]:
-    """The draw factors of every active member as of ``month``, in member id order.
-
-    Payments count up to and including ``month``; loans count when granted before it. Three
-    queries whatever the number of members and months: members (with the two "latest" values and
-    the active-loan flag as subqueries), then one GROUP BY over payments and one over loans.
-    """
-    return _factors(*_factor_queries(month, members))
-
-
 def draw_factors_and_totals(
     month: JalaliMonth, members: Iterable[User] | None = None
 ) -> tuple[list[MemberFactors], FundTotals]:
-    """``draw_factors`` and today's ``fund_totals``, reading the payments table once.
+    """The draw factors of every active member as of ``month`` (in member id order) and today's
+    ``fund_totals``, reading the payments table once.
+
+    Payments count up to and including ``month``; loans count when granted before it.
 
     The draw needs both, and both read every verified payment: the per-member GROUP BY over the
     payments up to ``month`` also sums their repayments, and one small indexed query adds the
     payments after ``month`` (few or none: a draw is for the current month or a recent one).
-    Five queries, where the two functions take six and read the payments twice.
+    Five queries whatever the number of members and months.
     """
     queryset, paid, borrowed = _factor_queries(month, members)
     later = Payment.objects.filter(status=VERIFIED, month__gt=month).aggregate(
@@ -338,7 +322,7 @@ def _factor_queries(
     payments = Payment.objects.filter(status=VERIFIED, month__lte=month)
     loans = Loan.objects.filter(month__lt=month)
     last_payment = (
-        payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=_money(F("fee") + F("repayment")))
+        payments.filter(member=OuterRef("pk")).order_by("-month").annotate(total=money_add(F("fee"), F("repayment")))
     )
     last_loan = loans.filter(member=OuterRef("pk")).order_by("-month")
     queryset = (
@@ -436,15 +420,25 @@ def draw_inputs_version() -> str:
 def draw_inputs_changed() -> None:
     """Called by every service that writes a draw input, inside its transaction.
 
-    The token changes at once (this transaction's own later reads, and tests that never commit,
-    see the change) and again once the transaction commits: a projection another process computed
-    from the data before the commit is then never served. A fresh random token, not an increment:
-    two writers bumping at once can never leave the same value behind. After a rollback the first
-    change only costs a recomputation.
+    The version changes once the transaction commits (never for a rollback), so no process is
+    told of data it cannot see yet. Until then this connection's own reads include the write:
+    ``draw_inputs_written_here`` tells the projection not to use, or fill, the shared cache. A
+    fresh random token, not an increment: two writers committing at once never leave the same value.
     """
-    _new_version()
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        connection.saghat_draw_inputs_written = True
     transaction.on_commit(_new_version)
 
 
+def draw_inputs_written_here() -> bool:
+    """Whether this connection's open transaction wrote a draw input (its reads are not for sharing)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        connection.saghat_draw_inputs_written = False  # committed or rolled back since
+    return getattr(connection, "saghat_draw_inputs_written", False)
+
+
 def _new_version() -> None:
+    transaction.get_connection().saghat_draw_inputs_written = False
     cache.set(DRAW_INPUTS_VERSION_KEY, secrets.token_hex(8), timeout=None)

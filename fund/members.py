@@ -15,8 +15,7 @@ from fund.models import User
 
 
 def create_member(member: User) -> User:
-    """Save a new member (built by a form from what the operator typed) without a usable password."""
-    member.is_member = True
+    """Save a new user (built by a form from what the operator typed) without a usable password."""
     member.set_unusable_password()
     with transaction.atomic():
         member.save()

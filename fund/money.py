@@ -6,7 +6,7 @@ Money is always ``Decimal``, stored with 8 decimal places and at most 20 digits.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from django import forms
@@ -151,17 +151,130 @@ class AmountFormField(forms.CharField):
 
 
 class AmountField(models.DecimalField):
-    """A USDT amount column: 20 digits, 8 decimal places."""
+    """A USDT amount column: 20 digits, 8 decimal places, exact on every database.
+
+    PostgreSQL stores ``numeric(20, 8)``. SQLite has no exact decimal type (its DECIMAL is a float
+    of 15 significant digits, and its SUM adds floats), so there the column is text: the amount
+    zero-padded to 20 integer digits and 8 decimals (``00000000123456789.12345678``). Text of one
+    width orders as the numbers do (amounts are never negative), so comparisons, ORDER BY, MIN and
+    MAX stay in SQL; SUM and the two sums of money the ledger writes (``money_add``/``money_sub``)
+    are exact functions registered on every SQLite connection (``register_sqlite_functions``).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", MAX_DIGITS)
         kwargs.setdefault("decimal_places", DECIMAL_PLACES)
         super().__init__(*args, **kwargs)
 
+    def get_internal_type(self) -> str:
+        # Not "DecimalField": Django's SQLite backend would read every value through a float of
+        # 15 digits. The column type is chosen per database below.
+        return "AmountField"
+
+    def db_type(self, connection: Any) -> str:
+        if connection.vendor == "sqlite":
+            return "text"
+        return connection.data_types["DecimalField"] % self.db_type_parameters(connection)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if connection.vendor != "sqlite":
+            return super().get_db_prep_value(value, connection, prepared)
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None or hasattr(value, "as_sql"):
+            return value
+        return money_text(Decimal(value))
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
-        # SQLite computes sums of decimal columns in floating point and Django converts the
-        # result without rounding (0.00999999999999091); money leaves the database quantized.
-        return None if value is None else quantize(Decimal(value))
+        return money_from_db(value)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
         return models.Field.formfield(self, **{"form_class": AmountFormField, **kwargs})
+
+
+# --- exact money on SQLite ------------------------------------------------------------------------
+
+# Sums may pass the 12 integer digits of one amount (a fund's total): 20 keep them ordered as text.
+_TEXT_FORMAT = "029.8f"
+# Enough digits that adding amounts never rounds (an amount has at most 20).
+_EXACT = Context(prec=60)
+
+
+def money_text(number: Decimal) -> str:
+    """An amount as SQLite stores it: 00000000000000000020.50000000."""
+    return format(quantize(number), _TEXT_FORMAT)
+
+
+def money_from_db(value: Any) -> Decimal | None:
+    """An amount read back: text (SQLite), Decimal (PostgreSQL), or a number SQLite computed."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)  # a float SQLite produced (e.g. older data): its shortest exact text
+    return quantize(Decimal(value))
+
+
+class _ExactSum:
+    """SQLite's SUM, replaced: decimal arithmetic on money text; integers stay integers."""
+
+    def __init__(self) -> None:
+        self.total: int | Decimal | None = None
+
+    def step(self, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, str | float):
+            value = Decimal(value if isinstance(value, str) else repr(value))
+        self.total = value if self.total is None else _EXACT.add(self.total, value)
+
+    def finalize(self) -> Any:
+        return money_text(self.total) if isinstance(self.total, Decimal) else self.total
+
+
+def _exact(operation: Any) -> Any:
+    def function(left: Any, right: Any) -> str | None:
+        if left is None or right is None:
+            return None
+        return money_text(operation(money_from_db(left), money_from_db(right)))
+
+    return function
+
+
+def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """On every new SQLite connection (the ``connection_created`` signal): exact SUM and arithmetic."""
+    if connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    # An application-defined SUM takes precedence over SQLite's own, for every query Django writes.
+    raw.create_aggregate("SUM", 1, _ExactSum)
+    raw.create_function("saghat_money_add", 2, _exact(_EXACT.add), deterministic=True)
+    raw.create_function("saghat_money_sub", 2, _exact(_EXACT.subtract), deterministic=True)
+    raw.create_function("saghat_money", 1, lambda value: None if value is None else money_text(money_from_db(value)))
+
+
+class _MoneyArithmetic(models.Func):
+    """``a + b`` or ``a - b`` on money: plain SQL on PostgreSQL, the exact functions on SQLite."""
+
+    arity = 2
+    operator = "+"
+    sqlite_function = "saghat_money_add"
+
+    def __init__(self, left: Any, right: Any) -> None:
+        super().__init__(left, right, output_field=AmountField())
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=f" {self.operator} ")
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, function=self.sqlite_function)
+
+
+class money_add(_MoneyArithmetic):  # noqa: N801  (reads as the function it is in a query)
+    """left + right, exact on every database."""
+
+
+class money_sub(_MoneyArithmetic):  # noqa: N801
+    """left − right, exact on every database."""
+
+    operator = "-"
+    sqlite_function = "saghat_money_sub"

@@ -52,6 +52,7 @@ def import_through_admin(client: Client, kind: str, name: str) -> None:
     assert done["Location"] == reverse(f"admin:fund_{MODELS[kind]}_changelist")
 
 
+@pytest.mark.redis  # the upload waits in the cache between preview and confirm
 @pytest.mark.parametrize("extension", ["csv", "xlsx"])
 def test_operator_imports_each_sample_by_preview_then_confirm(staff, extension):
     page = preview(staff, "members", f"members.{extension}")
@@ -135,6 +136,7 @@ def test_a_large_file_preview_shows_a_summary_and_only_the_first_rows(staff, his
     assert "…and 1150 more rows, checked and ready." in text
     assert not Payment.objects.exists()
 
+@pytest.mark.redis  # the upload waits in the cache between preview and confirm
 
 def test_confirm_writes_nothing_when_the_data_changed_since_the_preview(staff, history):
     for kind in ("members", "loans"):

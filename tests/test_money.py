@@ -5,6 +5,9 @@ from django.core.exceptions import ValidationError
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from fund import ledger
+from fund.jalali import JalaliMonth
+from fund.models import FundConfig, Loan, Payment, User
 from fund.money import MAX_AMOUNT, AmountError, AmountFormField, format_usdt, parse_amount, round_up_to_cent
 
 
@@ -120,3 +123,66 @@ def test_plain_amounts_take_the_short_way_to_the_same_value(text):
     # " 20 " is not plain (spaces), so it goes the long way: both must give the same amount.
     assert parse_amount(text) == parse_amount(f" {text} ")
     assert parse_amount(text).as_tuple().exponent == -8
+
+
+# --- stored exactly, on SQLite and PostgreSQL (issue 13, fault 10) -----------------------------------------------
+
+BIG = Decimal("123456789.12345678")
+
+
+@pytest.fixture
+def wide(history):
+    """Three members whose amounts use every digit: 12 integer digits and 8 decimals."""
+    FundConfig.load()
+    people = [history.member(name) for name in ("ann", "ben", "cid")]
+    return people
+
+
+@pytest.mark.parametrize("amount", ["123456789.12345678", "999999999999.99999999", "0.00000001", "20"])
+def test_an_amount_round_trips_exactly(wide, history, amount):
+    amount = Decimal(amount)
+    payment = history.pay(wide[0], "1404/01", amount)
+    loan = history.loan(wide[1], "1404/01", amount, monthly_minimum_amount=amount)
+    User.objects.filter(pk=wide[2].pk).update(loan_request_amount=amount)
+
+    assert Payment.objects.get(pk=payment.pk).fee == amount
+    assert Payment.objects.values_list("fee", flat=True).get(pk=payment.pk) == amount
+    assert Loan.objects.get(pk=loan.pk).amount == Loan.objects.get(pk=loan.pk).monthly_minimum == amount
+    assert User.objects.get(pk=wide[2].pk).loan_request_amount == amount
+    assert Payment.objects.filter(fee=amount).count() == 1
+    assert Payment.objects.filter(fee__gt=amount - Decimal("0.00000001")).count() == 1
+    assert not Payment.objects.filter(fee__gt=amount).exists()
+
+
+def test_sums_of_wide_amounts_do_not_drift(wide, history):
+    ann, ben, cid = wide
+    for month in range(1, 13):
+        history.pay(ann, JalaliMonth(1403, month), BIG)
+        history.pay(ben, JalaliMonth(1403, month), Decimal("999999999999.99999999"))
+    history.pay(cid, "1403/01", Decimal("0.00000001"))
+    loan = history.loan(cid, "1403/01", BIG)
+    history.pay(cid, "1403/02", Decimal("0.00000001"), BIG - Decimal("0.00000001"), loan=loan)
+
+    totals = ledger.fund_totals()
+    assert totals.fees == 12 * BIG + 12 * Decimal("999999999999.99999999") + Decimal("0.00000002")
+    assert totals.repayments == BIG - Decimal("0.00000001")
+    assert totals.cash == totals.fees + totals.repayments - BIG
+    balances = {m.username: m.balance for m in ledger.with_balance(User.objects.all())}
+    assert balances == {
+        "ann": Decimal("1481481469.48148136"),
+        "ben": Decimal("11999999999999.99999988"),
+        "cid": Decimal("0.00000002"),
+    }
+    [position] = ledger.with_repaid(Loan.objects.filter(pk=loan.pk))
+    assert (position.repaid, position.remaining) == (BIG - Decimal("0.00000001"), Decimal("0.00000001"))
+
+
+def test_amounts_one_hundred_millionth_apart_compare_and_sort_in_the_database(wide, history):
+    ann, ben, cid = wide
+    history.pay(ann, "1404/01", Decimal("999999999999.99999998"))
+    history.pay(ben, "1404/01", Decimal("999999999999.99999999"))
+    history.pay(cid, "1404/01", Decimal("999999999999.99999997"))
+
+    members = ledger.with_balance(User.objects.all())
+    assert [m.username for m in members.order_by("-balance")] == ["ben", "ann", "cid"]
+    assert [m.username for m in members.filter(balance__gt=Decimal("999999999999.99999997"))] == ["ann", "ben"]

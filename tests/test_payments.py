@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import tablib
 from django.utils import timezone, translation
-from django_q.models import OrmQ
 
 from fund import ledger, tasks
+from fund.health import queued_jobs
 from fund.imports import run_import
 from fund.jalali import JalaliMonth
 from fund.loans import LoanRefused, recompute_states, settle_if_repaid
@@ -68,15 +68,16 @@ def test_it_stores_a_member_payment_as_pending(config, member):
     assert payment.loan is None
 
 
+@pytest.mark.redis
 def test_it_queues_verification_once_the_transaction_commits(config, member, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         payment = pay(member)
-    assert OrmQ.objects.count() == 0
+    assert not queued_jobs()
     for callback in callbacks:
         callback()
-    [queued] = OrmQ.objects.all()
-    assert queued.func() == tasks.VERIFY_PAYMENT
-    assert queued.args() == (payment.pk,)
+    [queued] = queued_jobs()
+    assert queued.func == tasks.VERIFY_PAYMENT
+    assert queued.args == (payment.pk,)
 
 
 def test_a_refused_payment_queues_nothing(config, member, django_capture_on_commit_callbacks):
@@ -88,7 +89,7 @@ def test_a_refused_payment_queues_nothing(config, member, django_capture_on_comm
 def test_nothing_counts_until_the_payment_is_verified(config, member):
     payment = pay(member, fee=Decimal("30"))
     assert ledger.balance_of(member) == 0
-    assert ledger.fund_cash() == 0
+    assert ledger.fund_totals().cash == 0
     assert ledger.paid_count(THIS_MONTH).paid == 0
     mark_verified(payment=payment, by=None, note="checked")
     assert ledger.balance_of(member) == Decimal("30")

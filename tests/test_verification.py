@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone, translation
-from django_q.models import OrmQ
 
 from fund import ledger, tasks
+from fund.health import queued_jobs
 from fund.models import Loan, Payment
 from fund.payments import (
     PaymentRefused,
@@ -167,7 +167,9 @@ def test_bitpin_racing_a_manual_verification_counts_the_payment_once(fake_bitpin
 
     thread = threading.Thread(target=job)
     thread.start()
+    deadline = time.monotonic() + 10
     while not fake_bitpin.requests:  # the job is now waiting for Bitpin's answer
+        assert thread.is_alive() and time.monotonic() < deadline, f"the job never asked Bitpin: {results}"
         time.sleep(0.01)
     verify_by_hand(payment=payment, by=operator, note="seen on the exchange")
     thread.join(timeout=10)
@@ -241,13 +243,14 @@ def test_a_rejected_payment_cannot_be_verified_later(pending, operator):
         verify_by_hand(payment=pending, by=operator, note="found it after all")
 
 
+@pytest.mark.redis
 def test_requeue_queues_only_the_pending_payments(history, member, other_member, django_capture_on_commit_callbacks):
     waiting = history.pay(member, THIS_MONTH, status=Payment.Status.PENDING)
     done = history.pay(other_member, THIS_MONTH)
     with django_capture_on_commit_callbacks(execute=True):
         assert requeue_verification(payment_ids=[waiting.pk, done.pk, 424242]) == 1
-    [queued] = OrmQ.objects.all()
-    assert (queued.func(), queued.args()) == (tasks.VERIFY_PAYMENT, (waiting.pk,))
+    [queued] = queued_jobs()
+    assert (queued.func, queued.args) == (tasks.VERIFY_PAYMENT, (waiting.pk,))
 
 
 def test_submitting_and_running_the_queued_job_verifies_against_bitpin(

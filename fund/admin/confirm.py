@@ -1,6 +1,6 @@
 """Confirmation pages for every action that changes something.
 
-unfold's list, row and detail actions are plain GET links (LIBRARIES.md): a crawler or a
+unfold's list, row and detail actions are plain GET links (unfold's ``@action`` views): a crawler or a
 prefetching browser would trigger them. So an action shows this page on GET and acts only on a
 POST with a valid CSRF token. Django's bulk actions are POSTs already, but they too pass through
 this page first (to confirm, and to collect the note where one is required).

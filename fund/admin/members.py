@@ -245,15 +245,12 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
         if not change:
             members.create_member(obj)
             return
-        if "loan_request_amount" not in form.changed_data:
-            members.save_member(obj)
-            return
-        # The loan request changes through the same service as on the member page.
-        wanted = obj.loan_request_amount
-        obj.loan_request_amount = form.initial["loan_request_amount"]
+        if "loan_request_amount" in form.changed_data:
+            # The loan request changes through the same service as on the member page, first: the
+            # member may be leaving the fund in this same form (an inactive member asks nothing).
+            updated = payment_services.change_loan_request(member=obj, amount=obj.loan_request_amount)
+            obj.loan_request_amount = updated.loan_request_amount
         members.save_member(obj)
-        updated = payment_services.change_loan_request(member=obj, amount=wanted)
-        obj.loan_request_amount = updated.loan_request_amount
 
     # --- creation: no password, then the link ---------------------------------------------------
 

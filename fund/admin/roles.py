@@ -1,8 +1,8 @@
 """Who may do what in the back office: the operator changes things, the inspector only reads.
 
 The roles are decided here, once, and every admin class, action and the admin gate middleware
-ask these functions. They are method-based on purpose (LIBRARIES.md: dotted permissions on unfold
-actions break ``migrate`` on a fresh database), so a role never depends on per-model permission rows.
+ask these functions. They are method-based on purpose (dotted permissions on unfold actions
+break ``migrate`` on a fresh database), so a role never depends on per-model permission rows.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The worker's recurring jobs, created idempotently (never in AppConfig.ready: LIBRARIES.md)."""
+"""The worker's recurring jobs, created idempotently (never in AppConfig.ready, which runs before
+the database is ready and in every process)."""
 
 from django.db import migrations
 from django.utils import timezone

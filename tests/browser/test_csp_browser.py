@@ -1,6 +1,7 @@
 """The Content-Security-Policy in a real browser: the operator's admin (dashboard with its chart,
-lists with filters, a change form, the import page) and the member page run with no console error,
-so the policy blocks nothing they need (Alpine, htmx, Chart.js, unfold's styles)."""
+lists with filters, a change form, the import page), the API documentation and the member page
+run with no console error, so the policy blocks nothing they need (Alpine, htmx, Chart.js,
+unfold's styles, Swagger UI)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ def test_the_admin_and_the_member_page_run_under_the_policy_without_a_console_er
     ):
         page.goto(path)
         page.wait_for_load_state("networkidle")
+
+    page.goto("/api/docs")  # Swagger UI, from the static files django-ninja ships
+    page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
+    screenshot(page, "csp-api-docs")
 
     member_page = new_page(language="fa", width=390, height=844)
     errors += collect_errors(member_page)

@@ -21,7 +21,7 @@ from fund.draw import run_draw
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
 from fund.models import Loan, Payment, User
-from fund.money import ZERO, quantize
+from fund.money import ZERO, money_add, quantize
 from tests.perf.fund import Fund, Sizes
 from tests.perf.harness import Figure, Row, repeat
 
@@ -38,7 +38,7 @@ def per_member_factors(month: JalaliMonth, members: Iterable[User] | None = None
     for member in User.objects.members().order_by("pk"):
         paid = Payment.objects.filter(member=member, status=VERIFIED, month__lte=month)
         loans = Loan.objects.filter(member=member, month__lt=month)
-        last = paid.order_by("-month").annotate(total=F("fee") + F("repayment")).values_list("total", flat=True).first()
+        last = paid.order_by("-month").annotate(total=money_add(F("fee"), F("repayment"))).values_list("total", flat=True).first()
         previous = loans.order_by("-month").values_list("amount", flat=True).first()
         factors.append(
             MemberFactors(
@@ -56,7 +56,7 @@ def per_member_factors(month: JalaliMonth, members: Iterable[User] | None = None
                 loan_request_amount=quantize(
                     User.objects.values_list("loan_request_amount", flat=True).get(pk=member.pk)
                 ),
-                has_active_loan=Loan.objects.filter(member=member, state=Loan.State.ACTIVE).exists(),
+                has_open_loan=Loan.objects.filter(member=member, state__in=Loan.OPEN_STATES).exists(),
                 paid_this_month=paid.filter(month=month).exists(),
             )
         )

@@ -27,7 +27,7 @@ from fund.draw import queue_draw
 from fund.jalali import JalaliMonth
 from fund.models import Draw, FundConfig, Loan, Payment, User
 from fund.payments import submit_payment, sweep_pending_payments
-from tests.conftest import THIS_MONTH, requires_postgres
+from tests.conftest import THIS_MONTH, requires_orm_broker, requires_postgres
 from tests.fixtures.bitpin import FakeBitpin
 from tests.fixtures.worker import Worker
 
@@ -171,6 +171,7 @@ def pay_this_month(member: User, bitpin_id: str) -> Payment:
     return submit_payment(member=member, month=JalaliMonth.current(), fee=Decimal("20"), bitpin_id=bitpin_id)
 
 
+@requires_orm_broker
 @pytest.mark.worker
 def test_a_worker_killed_while_bitpin_answers_leaves_the_payment_pending_and_the_job_completes_after_restart(
     worker, fake_bitpin, member
@@ -226,6 +227,7 @@ def wait_until_nobody_waits_for_a_lock(timeout: float = 30) -> None:
 
 
 @requires_postgres
+@requires_orm_broker
 @pytest.mark.worker
 def test_a_worker_killed_while_recording_a_verification_leaves_nothing_half_done(worker, fake_bitpin, member):
     fake_bitpin.set("bp-2", "completed", amount="20")
@@ -265,6 +267,7 @@ def lay_down_a_paid_month(month: JalaliMonth) -> User:
 
 
 @requires_postgres
+@requires_orm_broker
 @pytest.mark.worker
 def test_a_worker_killed_in_the_middle_of_a_draw_leaves_no_loan_and_the_draw_completes_once_after_restart(worker):
     month = JalaliMonth.current()
