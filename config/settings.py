@@ -125,6 +125,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "fund.User"
 
+
 # --- Cache and background jobs --------------------------------------------------------------------
 def _resp2(url: str) -> str:
     """redis-py 8 speaks RESP3 by default, which needs Redis 6 or later; RESP2 works with any."""
@@ -250,6 +251,14 @@ BITPIN_READ_TIMEOUT = env.float("BITPIN_READ_TIMEOUT", default=10.0)
 # trips the read timeout, which counts from the last byte.
 BITPIN_DEADLINE = env.float("BITPIN_DEADLINE", default=BITPIN_CONNECT_TIMEOUT + BITPIN_READ_TIMEOUT + 2)
 BITPIN_SWEEP_CONCURRENCY = env.int("BITPIN_SWEEP_CONCURRENCY", default=16)
+
+# A public randomness beacon mixed into each draw's seed (fund/beacon.py); empty: none.
+DRAW_BEACON_URL = env.str("DRAW_BEACON_URL", default="")
+DRAW_BEACON_GENESIS = env.int("DRAW_BEACON_GENESIS", default=1595431050)  # drand's default chain
+DRAW_BEACON_PERIOD = env.int("DRAW_BEACON_PERIOD", default=30)
+DRAW_BEACON_DELAY = env.int("DRAW_BEACON_DELAY", default=60 * 60)  # seconds after the commitment, without a deadline
+DRAW_BEACON_CONNECT_TIMEOUT = env.float("DRAW_BEACON_CONNECT_TIMEOUT", default=3.0)
+DRAW_BEACON_READ_TIMEOUT = env.float("DRAW_BEACON_READ_TIMEOUT", default=10.0)
 
 # --- Security when served over HTTPS ---------------------------------------------------------------------------
 SECURE_HTTPS = env.bool("SECURE_HTTPS", default=not DEBUG and not TESTING)

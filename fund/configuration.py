@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from fund.models import MAX_REPAYMENT_MONTHS, FundConfig
+from fund.models import MAX_DEADLINE_DAY, MAX_REPAYMENT_MONTHS, FundConfig
 
 # Every Jalali month has at least 29 days: a reminder "more days before the end" than that would
 # be due from the month's first day on (or never be meant).
@@ -23,6 +23,7 @@ FIELDS = (
     "min_repayment",
     "auto_draw",
     "reminder_days_before",
+    "payment_deadline_day",
     "reconciliation_tolerance",
 )
 
@@ -55,6 +56,9 @@ def problems(**values: Any) -> dict[str, str]:
         found["reminder_days_before"] = _("Between 1 and %(max)s days (a month has at least 29), or empty.") % {
             "max": MAX_REMINDER_DAYS
         }
+    deadline = values.get("payment_deadline_day")
+    if deadline is not None and not 1 <= deadline <= MAX_DEADLINE_DAY:
+        found["payment_deadline_day"] = _("Between 1 and %(max)s, or empty for no deadline.") % {"max": MAX_DEADLINE_DAY}
     return found
 
 

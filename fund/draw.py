@@ -8,7 +8,6 @@ builds the same report with the same code, without writing, to show "if the draw
 from __future__ import annotations
 
 import random
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -20,14 +19,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import ledger, loans, scoring
+from fund import beacon, ledger, loans, proof, scoring
+from fund.deadline import Deadline, payment_deadline
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
-from fund.models import Draw, FundConfig, User
+from fund.models import Draw, FundConfig, SeedCommitment, User
 from fund.money import ZERO, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
+    "unpaid_by_deadline": gettext_lazy("did not pay by the deadline"),
     "active_loan": gettext_lazy("has an active loan"),  # reports from before loans awaited their payout
     "open_loan": gettext_lazy("has an open loan"),
     "leaving": gettext_lazy("is leaving"),
@@ -65,10 +66,13 @@ def request_outlook(member: User) -> str | None:
 class DrawRefused(Exception):
     """The draw cannot run (or be queued) now. ``str()`` is the message for a person."""
 
-    def __init__(self, message: str, *, code: str, unpaid: list[User] | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str, unpaid: list[User] | None = None, unpaid_count: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.unpaid: list[User] = list(unpaid or [])
+        self.unpaid_count = len(self.unpaid) if unpaid_count is None else unpaid_count
 
     @classmethod
     def not_paid(cls, month: JalaliMonth, unpaid: list[User]) -> DrawRefused:
@@ -80,9 +84,22 @@ class DrawRefused(Exception):
         return cls(message, code="unpaid", unpaid=unpaid)
 
     @classmethod
+    def not_paid_count(cls, month: JalaliMonth, count: int) -> DrawRefused:
+        message = ngettext(
+            "The draw for %(month)s cannot run yet: %(count)d member has not paid.",
+            "The draw for %(month)s cannot run yet: %(count)d members have not paid.",
+            count,
+        ) % {"month": month, "count": count}
+        return cls(message, code="unpaid", unpaid_count=count)
+
+    @classmethod
     def already_drawn(cls, month: JalaliMonth) -> DrawRefused:
         return cls(_("The draw for %(month)s has already run.") % {"month": month}, code="already_drawn")
 
+
+# What a new report holds beside the table: its commitment, secret, beacon, seed and chain link.
+# Reports made before proofs existed have no "format" (their hashes were given by migration).
+REPORT_FORMAT = 2
 
 # --- the report: one builder for the draw and the projection ------------------------------------
 
@@ -96,10 +113,14 @@ def _money(amount: Decimal) -> str:
     return f"{amount.normalize():f}"
 
 
-def _out_reason(factors: MemberFactors) -> str | None:
-    """DESIGN.md §2, checked in this order so each member gets the first reason that applies."""
+def _out_reason(factors: MemberFactors, *, deadline_passed: bool) -> str | None:
+    """DESIGN.md §2 and "Payment deadline", checked in this order so each member gets the first
+    reason that applies. The verifier (fund/static/fund/verify_draw.py) checks them in the same order
+    from the row's fields: keep the two identical."""
     if factors.is_leaving:
-        return "leaving"
+        return "leaving"  # owes no more fees, so never "did not pay"
+    if deadline_passed and not factors.paid_this_month:
+        return "unpaid_by_deadline"
     if factors.has_open_loan:
         return "open_loan"
     if factors.loan_request_amount <= ZERO:
@@ -123,6 +144,8 @@ def _row(factors: MemberFactors) -> dict[str, Any]:
         "total_loans_received": factors.total_loans_received,
         "loan_request_amount": _money(factors.loan_request_amount),
         "paid_this_month": factors.paid_this_month,
+        "is_leaving": factors.is_leaving,
+        "has_open_loan": factors.has_open_loan,
         "score": None,
         "eligible": False,
         "reason": None,
@@ -130,16 +153,20 @@ def _row(factors: MemberFactors) -> dict[str, Any]:
     }
 
 
-def build_report(month: JalaliMonth, factors: list[MemberFactors], fund_cash: Decimal) -> dict[str, Any]:
+def build_report(
+    month: JalaliMonth, factors: list[MemberFactors], fund_cash: Decimal, deadline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Eligibility, scores, the fund-cash check, ranks and the tied pool at the top.
 
     Pure: the real draw and the projection both call it with what the ledger says, so the two
-    can never disagree. The seed and the winner are added by the caller.
+    can never disagree. ``deadline`` is the payment deadline's policy (``Deadline.as_report``), or
+    None without one. The seed and the winner are added by the caller.
     """
+    deadline_passed = bool(deadline and deadline.get("passed"))
     rows, candidates = [], []
     for member in factors:
         row = _row(member)
-        row["reason"] = _out_reason(member)
+        row["reason"] = _out_reason(member, deadline_passed=deadline_passed)
         if row["reason"] is None:
             value = scoring.score(member)
             row["score"] = scoring.format_score(value)
@@ -158,6 +185,7 @@ def build_report(month: JalaliMonth, factors: list[MemberFactors], fund_cash: De
         "seed": None,
         "pool": sorted(row["member_id"] for row in rows if row["rank"] == 1),
         "winner_id": None,
+        "deadline": deadline,
         "rows": rows,
     }
 
@@ -172,10 +200,10 @@ def _rank(candidates: list[tuple[tuple[int, Decimal], dict[str, Any]]]) -> None:
         row["rank"] = rank
 
 
-def _ranking(month: JalaliMonth) -> dict[str, Any]:
+def _ranking(month: JalaliMonth, deadline: Deadline | None) -> dict[str, Any]:
     """The report as the ledger stands now: a fixed number of queries, whatever the number of members."""
     factors, totals = ledger.draw_factors_and_totals(month)
-    return build_report(month, factors, totals.cash)
+    return build_report(month, factors, totals.cash, deadline.as_report() if deadline else None)
 
 
 def pick_winner(seed: str, pool: list[int]) -> int | None:
@@ -193,26 +221,67 @@ def rederive_winner(draw: Draw) -> int | None:
 # --- running the draw ------------------------------------------------------------------------------
 
 
-def _refusal(month: JalaliMonth) -> DrawRefused | None:
-    """Why the draw for ``month`` cannot run now, or None (DESIGN.md §1)."""
+def readiness(month: JalaliMonth, *, names: bool = True, config: FundConfig | None = None) -> DrawRefused | None:
+    """Why the draw for ``month`` cannot run now, or None: the one answer to "is the draw ready?".
+
+    The draw itself, the queue (admin action, member page), the schedule and the pages all ask
+    here (DESIGN.md, "Monthly draw" §1 and "Payment deadline"). ``names=False`` counts the unpaid
+    instead of naming them: two small queries for a page that shows only how many.
+    """
+    if Draw.objects.filter(month=month).exists():
+        return DrawRefused.already_drawn(month)
     if month > JalaliMonth.current():
         return DrawRefused(
             _("The draw for %(month)s cannot run before that month begins.") % {"month": month}, code="future_month"
         )
-    unpaid = ledger.unpaid_members(month)
-    if unpaid:
-        return DrawRefused.not_paid(month, unpaid)
-    if not User.objects.paying().exists():
+    deadline = payment_deadline(month, config)
+    after_deadline = deadline is not None and deadline.passed()
+    if names:
+        unpaid = ledger.unpaid_members(month)
+        if unpaid and not after_deadline:
+            return DrawRefused.not_paid(month, unpaid)
+        has_members = bool(unpaid) or User.objects.paying().exists()
+    else:
+        counts = ledger.paid_count(month)
+        if counts.paid < counts.total and not after_deadline:
+            return DrawRefused.not_paid_count(month, counts.total - counts.paid)
+        has_members = counts.total > 0
+    if not has_members:
         return DrawRefused(_("The fund has no active members to draw from."), code="no_members")
+    return _beacon_refusal(month)
+
+
+def _beacon_refusal(month: JalaliMonth) -> DrawRefused | None:
+    """With a beacon, the draw waits until the month's round has been published."""
+    round_number = SeedCommitment.objects.filter(month=month).values_list("beacon_round", flat=True).first()
+    if round_number and beacon.round_time(round_number) > timezone.now():
+        when = timezone.localtime(beacon.round_time(round_number))
+        return DrawRefused(
+            _("The draw for %(month)s waits for the randomness beacon's round %(round)s, due at %(when)s.")
+            % {"month": month, "round": round_number, "when": when.strftime("%Y-%m-%d %H:%M")},
+            code="beacon_pending",
+        )
     return None
 
 
 def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
     """Run the draw for ``month`` once: returns the existing draw when it has already run.
 
-    Raises DrawRefused, writing nothing, when a member has not paid for the month.
+    Raises DrawRefused, writing no draw, when it cannot run (see ``readiness``), when the month's
+    commitment was published too late, or when the beacon's round is not available yet. The
+    caller cannot choose the seed: it comes from the frozen table, the month's committed secret
+    and the beacon (fund/proof.py).
     """
-    FundConfig.load()  # the lock below needs the row to exist
+    config = FundConfig.load()  # the lock below needs the row to exist
+    # Counting is enough to refuse early; the names are read only for the refusal's message.
+    refusal = readiness(month, names=False, config=config)
+    if refusal is not None and refusal.code == "already_drawn":
+        return Draw.objects.get(month=month)
+    if refusal is not None:
+        raise readiness(month, config=config) or refusal
+    commitment = proof.ensure_commitment(month, made_by="draw")
+    # Fetched before the lock: no network call while holding it.
+    beacon_value = _beacon_value(commitment)
     try:
         with transaction.atomic():
             # The lock that makes the draw happen once across processes and machines: every
@@ -222,10 +291,12 @@ def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
             existing = Draw.objects.filter(month=month).first()
             if existing is not None:
                 return existing
-            refusal = _refusal(month)
-            if refusal is not None:
-                raise refusal
-            return _draw(month=month, config=config, triggered_by=triggered_by)
+            refusal = readiness(month, names=False, config=config)
+            if refusal is not None and refusal.code != "beacon_pending":  # the value is already in hand
+                raise readiness(month, config=config) or refusal
+            return _draw(
+                month=month, config=config, triggered_by=triggered_by, commitment=commitment, beacon_value=beacon_value
+            )
     except IntegrityError:
         # The unique month is the backstop should the lock ever be bypassed.
         existing = Draw.objects.filter(month=month).first()
@@ -234,11 +305,65 @@ def run_draw(*, month: JalaliMonth, triggered_by: str = "") -> Draw:
         return existing
 
 
-def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
-    report = _ranking(month)
-    seed = secrets.token_hex(16)
+def _beacon_value(commitment: SeedCommitment) -> beacon.BeaconValue | None:
+    if not commitment.beacon_round:
+        return None
+    try:
+        return beacon.fetch_round(commitment.beacon_url, commitment.beacon_round)
+    except beacon.BeaconUnavailable as unavailable:
+        raise DrawRefused(str(unavailable), code="beacon_pending") from unavailable
+
+
+def _proof(month: JalaliMonth, commitment: SeedCommitment) -> dict[str, Any]:
+    """The commitment as the report records it; refuses a commitment published too late."""
+    first_payment = proof.first_payment_at(month)
+    upgrade = proof.made_at_upgrade(commitment, first_payment)
+    if upgrade is None:
+        raise DrawRefused(
+            _(
+                "The draw for %(month)s cannot run: the month's seed commitment was published after its first "
+                "payment, so members could not see it in advance."
+            )
+            % {"month": month},
+            code="late_commitment",
+        )
+    return {
+        "hash": commitment.commitment,
+        "published_at": commitment.created_at.isoformat(),
+        "first_payment_at": first_payment.isoformat() if first_payment else None,
+        "made_at_upgrade": upgrade,
+        "beacon_round": commitment.beacon_round,
+    }
+
+
+def _draw(
+    *,
+    month: JalaliMonth,
+    config: FundConfig,
+    triggered_by: str,
+    commitment: SeedCommitment,
+    beacon_value: beacon.BeaconValue | None,
+) -> Draw:
+    committed = _proof(month, commitment)
+    report = _ranking(month, payment_deadline(month, config))
+    rows = proof.canonical(report["rows"])  # written once for both hashes: a row per member
+    table = proof.table_hash(report, rows=rows)
+    seed = proof.seed_of(table, commitment.secret, beacon_value.randomness if beacon_value else "")
     winner_id = pick_winner(seed, report["pool"])
-    report.update(seed=seed, winner_id=winner_id)
+    # The chain: each report carries the hash of the draw run before it.
+    previous = Draw.objects.order_by("-pk").values("report_hash", "month").first()
+    report.update(
+        format=REPORT_FORMAT,
+        table_hash=table,
+        commitment=committed,
+        secret=commitment.secret,
+        beacon=beacon_value.as_report() if beacon_value else None,
+        seed=seed,
+        winner_id=winner_id,
+        previous_hash=previous["report_hash"] if previous else None,
+        previous_month=str(previous["month"]) if previous else None,
+        drawn_at=timezone.now().isoformat(),
+    )
     winner, loan, amount = None, None, ZERO
     if winner_id is not None:
         winner = User.objects.get(pk=winner_id)
@@ -255,6 +380,7 @@ def _draw(*, month: JalaliMonth, config: FundConfig, triggered_by: str) -> Draw:
         fund_cash=Decimal(report["fund_cash"]),
         seed=seed,
         report=report,
+        report_hash=proof.report_hash(report, rows=rows),
         triggered_by=triggered_by[:150],
     )
 
@@ -277,9 +403,7 @@ def queue_draw(*, month: JalaliMonth, triggered_by: str) -> None:
     """
     from fund import tasks
 
-    if Draw.objects.filter(month=month).exists():
-        raise DrawRefused.already_drawn(month)
-    refusal = _refusal(month)
+    refusal = readiness(month)
     if refusal is not None:
         raise refusal
     tasks.queue(tasks.RUN_DRAW, str(month), triggered_by)
@@ -294,16 +418,15 @@ def run_draw_job(*, month: JalaliMonth, triggered_by: str) -> str:
 
 
 def run_automatic_draw() -> str:
-    """The scheduled job: draws the current month once everyone has paid, when enabled."""
+    """The scheduled job: draws the current month once everyone has paid (or the deadline has
+    passed), when enabled. A beacon round not out yet is tried again at the next run."""
     if not FundConfig.load().auto_draw:
         return _("The automatic draw is off.")
     month = JalaliMonth.current()
-    if Draw.objects.filter(month=month).exists():
-        return str(DrawRefused.already_drawn(month))
-    refusal = _refusal(month)
+    refusal = readiness(month)
     if refusal is not None:
         return str(refusal)
-    return describe(run_draw(month=month, triggered_by="schedule"))
+    return run_draw_job(month=month, triggered_by="schedule")
 
 
 # --- state and projection for the pages ---------------------------------------------------------
@@ -319,28 +442,36 @@ class DrawState:
     can_run: bool = False
     refusal: str = ""  # why it cannot run now, for a person ("" when it can or has run, or not asked for)
     unpaid_count: int = 0
+    deadline: Deadline | None = None
+
+    @property
+    def after_deadline(self) -> bool:
+        """The payment deadline has passed: the draw runs with those who have paid."""
+        return self.deadline is not None and self.deadline.passed()
 
 
 def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
-    """This month's draw: run, ready to run, or waiting (with who has not paid).
+    """This month's draw: run, ready to run, or waiting (with who has not paid, and the deadline).
 
     ``names=False`` is for a page that shows only how many have not paid: two small queries
     instead of reading every unpaid member (thousands early in a large fund's month).
     """
     # The report (a row per member) is not needed to say whether and whom a draw has chosen.
     draw = Draw.objects.filter(month=month).select_related("winner", "loan").defer("report").first()
+    config = FundConfig.load()
+    deadline = payment_deadline(month, config)
     if draw is not None:
-        return DrawState(month=month, draw=draw)
-    if not names:
-        counts = ledger.paid_count(month)
-        unpaid = counts.total - counts.paid
-        ready = month <= JalaliMonth.current() and counts.total > 0 and unpaid == 0
-        return DrawState(month=month, draw=None, can_run=ready, unpaid_count=unpaid)
-    refusal = _refusal(month)
+        return DrawState(month=month, draw=draw, deadline=deadline)
+    refusal = readiness(month, names=names, config=config)
     if refusal is None:
-        return DrawState(month=month, draw=None, can_run=True)
+        return DrawState(month=month, draw=None, can_run=True, deadline=deadline)
     return DrawState(
-        month=month, draw=None, unpaid=refusal.unpaid, refusal=str(refusal), unpaid_count=len(refusal.unpaid)
+        month=month,
+        draw=None,
+        unpaid=refusal.unpaid,
+        refusal=str(refusal) if names else "",
+        unpaid_count=refusal.unpaid_count,
+        deadline=deadline,
     )
 
 
@@ -352,7 +483,7 @@ def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
     member who would win outright, or None when ``pool`` holds a tie the draw would break.
     """
     month = month or JalaliMonth.current()
-    report = _ranking(month)
+    report = _ranking(month, payment_deadline(month))
     report["winner_id"] = report["pool"][0] if len(report["pool"]) == 1 else None
     report["projected_at"] = timezone.now().isoformat()
     return report
@@ -413,7 +544,7 @@ def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
     if ledger.draw_inputs_written_here():
         return project_ranking(month)  # this transaction's own writes: never shared, never kept
     # Read first: a write after it only makes the next visit recompute, never serves stale figures.
-    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}"
+    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}:{_deadline_key(month)}"
     report = _PROJECTIONS.get(key)
     if report is None:
         report = cache.get(key)
@@ -422,6 +553,12 @@ def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
             cache.set(key, report, PROJECTION_CACHE_SECONDS)
         _keep(_PROJECTIONS, key, report)
     return report
+
+
+def _deadline_key(month: JalaliMonth) -> str:
+    """The deadline policy changes the projection too: when the fund sets one, and when it passes."""
+    deadline = payment_deadline(month)
+    return f"{deadline.day}{'p' if deadline.passed() else ''}" if deadline else "-"
 
 
 def stored_report(draw: Draw) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -286,7 +286,6 @@ class MemberFactors:
     has_open_loan: bool = False  # awaiting payout or active (DESIGN.md, "Monthly draw", §2)
     is_leaving: bool = False
     paid_this_month: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def draw_factors_and_totals(

@@ -79,6 +79,8 @@ class User(AbstractUser):
 
 # Ten years: a longer schedule is a typo, and SQLite would store what PostgreSQL's smallint refuses.
 MAX_REPAYMENT_MONTHS = 120
+# Every Jalali month has at least 29 days (DESIGN.md, "Payment deadline").
+MAX_DEADLINE_DAY = 29
 
 
 DEFAULT_FUND_NAME = gettext_noop("Saghat friendly fund")
@@ -109,6 +111,16 @@ class FundConfig(models.Model):
         blank=True,
         help_text=_("Leave empty to send no reminders."),
     )
+    payment_deadline_day = models.PositiveSmallIntegerField(
+        _("payment deadline (day of the month)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DEADLINE_DAY)],
+        help_text=_(
+            "Optional, 1 to 29. After this day (Tehran time) the draw may run with the members who have paid; "
+            "the others are out with “did not pay by the deadline”. Leave empty to wait for every member."
+        ),
+    )
     reconciliation_tolerance = AmountField(
         _("reconciliation tolerance (USDT)"),
         default=Decimal("0.01"),
@@ -127,6 +139,11 @@ class FundConfig(models.Model):
             models.CheckConstraint(condition=Q(max_repayment_months__gt=0), name="fundconfig_max_months_positive"),
             models.CheckConstraint(
                 condition=Q(max_repayment_months__lte=MAX_REPAYMENT_MONTHS), name="fundconfig_max_months_bounded"
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_deadline_day__isnull=True)
+                | Q(payment_deadline_day__gte=1, payment_deadline_day__lte=MAX_DEADLINE_DAY),
+                name="fundconfig_deadline_day_in_month",
             ),
             models.CheckConstraint(
                 condition=Q(reconciliation_tolerance__gte=0), name="fundconfig_tolerance_not_negative"
@@ -310,6 +327,8 @@ class Draw(models.Model):
     fund_cash = AmountField(_("fund cash at the draw (USDT)"))
     seed = models.CharField(_("tie-break seed"), max_length=64)
     report = models.JSONField(_("report"), default=dict)
+    # SHA-256 of the report's canonical form (fund/proof.py); the next draw's report carries it.
+    report_hash = models.CharField(_("report hash (SHA-256)"), max_length=64, blank=True)
     triggered_by = models.CharField(_("triggered by"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("run at"), auto_now_add=True)
 
@@ -522,3 +541,31 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.beat_at.isoformat()
+
+
+class SeedCommitment(models.Model):
+    """A month's secret and its published SHA-256 (DESIGN.md, "Proof of the draw").
+
+    Made at the start of the month (or on demand, see fund/proof.py) and never changed: the
+    commitment is shown from then on, the secret only in the draw's report. The beacon round, when a
+    public randomness beacon is configured, is fixed here too, before the month's payments close.
+    """
+
+    month = JalaliMonthField(_("month"), unique=True)
+    commitment = models.CharField(_("commitment (SHA-256 of the secret)"), max_length=64)
+    secret = models.CharField(_("secret"), max_length=64)
+    created_at = models.DateTimeField(_("published at"), default=timezone.now)
+    made_by = models.CharField(_("made by"), max_length=30, blank=True)
+    beacon_url = models.URLField(_("randomness beacon"), blank=True)
+    beacon_round = models.PositiveBigIntegerField(_("beacon round"), null=True, blank=True)
+
+    # The audit trail shows when each commitment was made and by whom, never the secret itself.
+    history = HistoricalRecords(excluded_fields=["secret"])
+
+    class Meta:
+        verbose_name = _("seed commitment")
+        verbose_name_plural = _("seed commitments")
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month}: {self.commitment}"

@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, loans, tasks, verification
+from fund import bitpin, ledger, loans, proof, tasks, verification
 from fund.bulk import copy_rows
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
@@ -81,6 +81,8 @@ def submit_payment(
     nothing, when any rule says no.
     """
     fee, repayment, bitpin_id = _parse_submission(month, fee, repayment, bitpin_id, source)
+    # The month's seed commitment is published before its first payment (DESIGN.md, "Proof of the draw").
+    proof.ensure_commitment(month, made_by="payment")
     with transaction.atomic():
         # One member's submissions run one at a time: the checks below read what the others wrote.
         member = _lock_member(member)

@@ -13,6 +13,8 @@ SCHEDULES = [
     (gettext_noop("Remind members who have not paid"), tasks.SEND_REMINDERS, 60),
     (gettext_noop("Compare the wallet with the ledger"), tasks.RECONCILE_WALLET, 24 * 60),
     (gettext_noop("Worker heartbeat"), tasks.HEARTBEAT, 1),
+    # Checks the Tehran date each hour: the month's commitment is out within its first hour.
+    (gettext_noop("Publish the month's seed commitment"), tasks.PUBLISH_COMMITMENT, 60),
 ]
 
 

@@ -8,6 +8,9 @@
 A log of a value ≤ 1 counts as 0. Everything is ``Decimal`` in a fixed, wide context so that every
 machine computes the same digits (floats would let platform noise decide a tie), and scores are
 compared after rounding to 9 decimal places.
+
+The standalone verifier (fund/static/fund/verify_draw.py) repeats this arithmetic with the standard
+library only, for members who check a draw themselves: keep the two identical.
 """
 
 from __future__ import annotations
@@ -99,19 +102,9 @@ def sort_key(value: Score) -> tuple[int, Decimal]:
         return (0, value.quantize(PLACES))
 
 
-def beats(a: Score, b: Score) -> bool:
-    """True when score ``a`` ranks strictly above score ``b``."""
-    return sort_key(a) > sort_key(b)
-
-
 def format_score(value: Score) -> str:
     """The report's text for a score: "unlimited" or the number with exactly 9 decimals."""
     if isinstance(value, Unlimited):
         return "unlimited"
     with localcontext(_CONTEXT):
         return f"{value.quantize(PLACES):f}"
-
-
-def parse_score(text: str) -> Score:
-    """The inverse of ``format_score``, for reading a stored report."""
-    return UNLIMITED if text == "unlimited" else Decimal(text)

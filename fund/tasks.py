@@ -21,6 +21,7 @@ RECONCILE_WALLET = "fund.tasks.reconcile_wallet"
 RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
+PUBLISH_COMMITMENT = "fund.tasks.publish_commitment"
 CHECK_IMPORT = "fund.tasks.check_import"
 WRITE_IMPORT = "fund.tasks.write_import"
 HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
@@ -79,6 +80,13 @@ def send_reminders() -> int:
 
     with acting_as_job("send reminders"):
         return reminders.send_due_reminders()
+
+
+def publish_commitment() -> str:
+    from fund import proof
+
+    with acting_as_job("publish seed commitment"):
+        return proof.publish_month_commitment()
 
 
 def check_import(job_id: int) -> str:

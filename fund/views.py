@@ -11,12 +11,13 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language, gettext_lazy
@@ -24,10 +25,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from fund import draw as draws
-from fund import ledger, payments, reconciliation, statement
+from fund import explain, ledger, payments, proof, reconciliation, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
+from fund.report_rows import present_rows
 
 # --- reading the page -----------------------------------------------------------------------------
 
@@ -96,7 +98,7 @@ def report_table(report: dict | None, member: User, limit: int | None = TABLE_RO
     position = draws.report_index(report).positions.get(member.pk) if rows else None
     if limit is not None and position is not None and position >= limit:
         shown = [*shown, rows[position]]
-    return ReportTable(_report_rows({"rows": shown}, member), len(rows), list(report.get("pool", [])))
+    return ReportTable(present_rows(report, viewer_id=member.pk, rows=shown), len(rows), list(report.get("pool", [])))
 
 
 def _member_context(member: User, payment_form: PaymentForm | None, loan_form: LoanRequestForm | None) -> dict:
@@ -127,10 +129,20 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "payments": member.payments.order_by("-month", "-pk"),
         "loans": ledger.with_repaid(Loan.objects.filter(member=member)).order_by("-month", "-pk"),
         "draw_state": state,
+        # Published before any payment of the month is due (DESIGN.md, "Proof of the draw").
+        "commitment": proof.ensure_commitment(month, made_by="member page"),
+        "deadline_days_left": state.deadline.days_left() if state.deadline else None,
         "latest_draw": last,
         "latest_table": report_table(last_report, member),
+        "previous_month": _previous_month(last_report),
         "projection": _projection(month, state, member),
     }
+
+
+def _previous_month(report: dict | None) -> JalaliMonth | None:
+    """The month of the draw before this one, whose report the chain links to."""
+    previous = (report or {}).get("previous_month")
+    return JalaliMonth.parse(previous) if previous else None
 
 
 def _repaying(due: payments.RepaymentDue | None) -> bool:
@@ -143,21 +155,6 @@ def _payment_initial(config: Any, due: payments.RepaymentDue | None) -> dict[str
     if _repaying(due):
         initial["repayment"] = due.bounds.minimum
     return initial
-
-
-def _report_rows(report: dict | None, member: User) -> list[dict]:
-    """The report's rows, each with its reason label and whether it is the viewing member's."""
-    rows = []
-    for row in (report or {}).get("rows", []):
-        reason = row.get("reason")
-        rows.append(
-            {
-                **row,
-                "reason_label": draws.reason_label(reason) if reason else "",
-                "mine": row.get("member_id") == member.pk,
-            }
-        )
-    return rows
 
 
 @dataclass(frozen=True)
@@ -311,9 +308,13 @@ def run_draw(request: HttpRequest) -> HttpResponse:
 def draw_table(request: HttpRequest) -> HttpResponse:
     """The latest draw's whole table: every member's factors, score or reason (DESIGN.md, "Member page")."""
     last = latest_draw()
+    report = draws.stored_report(last) if last else None
     context = {
         "latest_draw": last,
-        "table": report_table(draws.stored_report(last) if last else None, request.user, None),
+        "table": report_table(report, request.user, None),
+        "previous_month": _previous_month(report),
+        # Every draw's report, newest first, for members who check the whole chain.
+        "all_draws": Draw.objects.order_by("-month").values("month", "report_hash", "created_at"),
     }
     return render(request, "fund/draw_table.html", context)
 
@@ -325,6 +326,54 @@ def ranking(request: HttpRequest) -> HttpResponse:
     month = JalaliMonth.current()
     projection = _projection(month, draws.draw_state(month, names=False), request.user, limit=None)
     return render(request, "fund/ranking.html", {"projection": projection})
+
+
+# --- checking a draw yourself (DESIGN.md, "Proof of the draw") ---------------------------------------
+
+VERIFIER_PATH = Path(__file__).resolve().parent / "static" / "fund" / "verify_draw.py"
+
+
+@login_required
+@require_GET
+def draw_report_json(request: HttpRequest, year: int, month: int) -> HttpResponse:
+    """A draw's report in its canonical form, with its hash: what the verifier reads."""
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    try:
+        parsed = JalaliMonth(year, month)
+    except ValueError:
+        raise Http404 from None
+    draw = Draw.objects.filter(month=parsed).defer("report").first()
+    if draw is None:
+        raise Http404
+    body = proof.downloadable(draws.stored_report(draw), draw.report_hash)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="saghat-draw-{parsed.year:04d}-{parsed.month:02d}.json"'
+    return response
+
+
+@login_required
+@require_GET
+def draw_verifier(request: HttpRequest) -> HttpResponse:
+    """The standalone verifier, the same file as in the repository."""
+    if not request.user.is_fund_member:
+        return _not_a_member(request)
+    response = HttpResponse(VERIFIER_PATH.read_bytes(), content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_draw.py"'
+    return response
+
+
+def _explanation(member: User, rows: list[statement.StatementRow], month_text: str) -> explain.Explanation | None:
+    """For ``?draw=1404/09``: how the member's factors in that draw (or its projection) follow from ``rows``."""
+    try:
+        month = JalaliMonth.parse(month_text)
+    except ValueError:
+        return None
+    draw = Draw.objects.filter(month=month).defer("report").first()
+    report = draws.stored_report(draw) if draw else draws.current_projection(month)
+    position = draws.report_index(report).positions.get(member.pk)
+    row = report["rows"][position] if position is not None else None
+    return explain.explain(rows, month, row)
 
 
 # --- the statement --------------------------------------------------------------------------------
@@ -347,6 +396,8 @@ def statement_context(member: User, *, csv_url: str, back_url: str = "") -> dict
 @require_GET
 def statement_page(request: HttpRequest) -> HttpResponse:
     context = statement_context(request.user, csv_url=reverse("member-statement-csv"), back_url=reverse("member-home"))
+    if request.GET.get("draw"):
+        context["explanation"] = _explanation(request.user, context["rows"], request.GET["draw"])
     return render(request, "fund/statement.html", context)
 
 

@@ -15,6 +15,7 @@ from fund.models import FundConfig, Loan, Payment, User
 pytest_plugins = [
     "tests.fixtures.history",
     "tests.fixtures.bitpin",
+    "tests.fixtures.beacon",
     "tests.fixtures.worker",
     "tests.fixtures.browser",
 ]

@@ -313,7 +313,7 @@ def test_a_tie_is_broken_by_the_recorded_seed_over_the_recorded_pool(history):
     ids = sorted(m.pk for m in members)
     assert result.report["pool"] == ids
     assert [row["rank"] for row in result.report["rows"]] == [1, 1, 1]
-    assert len(result.seed) == 32 and result.report["seed"] == result.seed
+    assert len(result.seed) == 64 and result.report["seed"] == result.seed  # a SHA-256 (DESIGN.md, "Proof of the draw")
     assert result.winner_id == result.report["winner_id"] == pick_winner(result.seed, ids)
     assert rederive_winner(result) == result.winner_id
 

@@ -45,7 +45,7 @@ class FundConfigAdmin(FundModelAdmin):
     fieldsets = (
         (None, {"fields": ("name",)}),
         (_("Payments and loans"), {"fields": ("min_fee", "min_repayment", "max_repayment_months")}),
-        (_("Draw and reminders"), {"fields": ("auto_draw", "reminder_days_before")}),
+        (_("Draw and reminders"), {"fields": ("auto_draw", "payment_deadline_day", "reminder_days_before")}),
         (_("Wallet"), {"fields": ("reconciliation_tolerance",)}),
     )
 

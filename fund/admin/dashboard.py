@@ -16,12 +16,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fund import draw as draws
-from fund import health, ledger, reconciliation
+from fund import health, ledger, proof, reconciliation
 from fund.admin.display import month_label
-from fund.admin.draws import pool_names, report_rows
 from fund.admin.roles import is_operator
 from fund.jalali import JalaliMonth
 from fund.models import Loan, Payment, Payout, User
+from fund.report_rows import pool_names, present_rows
 
 CHART_MONTHS = 24
 LATE_PAYERS_SHOWN = 30
@@ -32,6 +32,7 @@ AWAITING_SHOWN = 10
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     month = JalaliMonth.current()
     state = draws.draw_state(month)
+    commitment = proof.ensure_commitment(month, made_by="dashboard")
     context.update(
         month=month,
         month_label=month_label(month),
@@ -40,6 +41,8 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         totals=ledger.fund_totals(),
         pending=Payment.objects.filter(status=Payment.Status.PENDING).count(),
         draw_state=state,
+        commitment=commitment,
+        deadline_days_left=state.deadline.days_left() if state.deadline else None,
         late_payers=_late_payers(month),
         chart=_chart(month),
         projection=_projection(month, state),
@@ -116,7 +119,7 @@ def _projection(month: JalaliMonth, state: draws.DrawState) -> dict[str, Any]:
     return {
         "month_label": month_label(target),
         "report": report,
-        "rows": report_rows({**report, "rows": report.get("rows", [])[:RANKING_ROWS_SHOWN]}),
+        "rows": present_rows(report, rows=report.get("rows", [])[:RANKING_ROWS_SHOWN]),
         "more": max(0, total - RANKING_ROWS_SHOWN),
         "eligible": draws.report_index(report).eligible,
         "pool_names": pool_names(report),

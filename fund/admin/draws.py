@@ -3,7 +3,6 @@ seed, and the "Run monthly draw" action (queued; the draw service decides whethe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,52 +17,10 @@ from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, loan_link, moment, money, month_label, typed
 from fund.jalali import JalaliMonth
-from fund.models import Draw
+from fund.models import Draw, SeedCommitment
+from fund.report_rows import pool_names, present_rows, winner_label
 
 OUTCOME_LABELS = {"won": "success", "none": "default"}
-
-
-@dataclass(frozen=True)
-class ReportRow:
-    """One member's line of a draw report, ready for a template."""
-
-    row: dict[str, Any]
-    is_winner: bool
-    in_pool: bool
-
-    @property
-    def score(self) -> str:
-        score = self.row.get("score")
-        if score is None:
-            return "—"
-        return str(_("unlimited")) if score == "unlimited" else score
-
-    @property
-    def reason(self) -> str:
-        return draws.reason_label(self.row.get("reason")) or "—"
-
-
-def report_rows(report: dict[str, Any]) -> list[ReportRow]:
-    """The rows of a draw report (or of the projection, which has the same shape)."""
-    pool = set(report.get("pool") or [])
-    winner_id = report.get("winner_id")
-    return [
-        ReportRow(row=row, is_winner=row.get("member_id") == winner_id, in_pool=row.get("member_id") in pool)
-        for row in report.get("rows", [])
-    ]
-
-
-def pool_names(report: dict[str, Any]) -> list[str]:
-    names = {row["member_id"]: row.get("username", "") for row in report.get("rows", [])}
-    return [names.get(member_id, str(member_id)) for member_id in report.get("pool") or []]
-
-
-def winner_label(report: dict[str, Any]) -> str:
-    winner_id = report.get("winner_id")
-    for row in report.get("rows", []):
-        if winner_id is not None and row.get("member_id") == winner_id:
-            return f"{row.get('name') or row.get('username')} ({row.get('username')})"
-    return str(_("no one qualified"))
 
 
 # Who started a draw, when not a person: stored in English (fund.draw, the launch command).
@@ -125,7 +82,8 @@ class DrawAdmin(FundModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "report": draw.report,
-            "report_rows": report_rows(draw.report),
+            "report_hash": draw.report_hash,
+            "report_rows": present_rows(draw.report),
             "pool_names": pool_names(draw.report),
             "winner_label": winner_label(draw.report),
         }
@@ -217,3 +175,30 @@ class DrawAdmin(FundModelAdmin):
                 messages.ERROR,
             )
         return redirect("admin:fund_draw_change", draw.pk)
+
+
+@admin.register(SeedCommitment)
+class SeedCommitmentAdmin(FundModelAdmin):
+    """Each month's published commitment; the secret itself is shown only in the draw's report."""
+
+    list_display = ("month_display", "commitment", "published_display", "made_by", "beacon_round")
+    ordering = ("-month",)
+    fields = ("month_display", "commitment", "published_display", "made_by", "beacon_url", "beacon_round")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # made by fund.proof only, at the start of the month or on demand
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # a commitment never changes once published
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    @display(description=_("month"), ordering="month")
+    def month_display(self, obj: SeedCommitment) -> str:
+        return month_label(obj.month)
+
+    @display(description=_("published at"), ordering="created_at")
+    def published_display(self, obj: SeedCommitment) -> Any:
+        return moment(obj.created_at)

@@ -18,6 +18,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext
 
 from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
@@ -133,3 +135,22 @@ def score(value: Any) -> str:
         return str(value)
     text = f"{number:.9f}".rstrip("0").rstrip(".")
     return localize_number(text)
+
+
+@register.filter
+def item(sequence: Any, position: Any) -> Any:
+    """``sequence[position]``, or "" when there is none: for lists that run beside a table's rows."""
+    try:
+        return sequence[int(position)]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def hexwrap(value: Any) -> str:
+    """A long hash that may break across lines on a phone: a break opportunity after every two digits
+    (``<wbr>``, which copying leaves out, so the hash copies as one word)."""
+    text = str(value or "")
+    if not text or any(c not in "0123456789abcdefABCDEF" for c in text):
+        return conditional_escape(text)
+    return mark_safe("<wbr>".join(text[i : i + 2] for i in range(0, len(text), 2)))  # noqa: S308 (hex digits only)
