@@ -28,6 +28,7 @@ JOB_NAMES = {
     tasks.RUN_DRAW: _("Run a month's draw"),
     tasks.AUTO_DRAW: _("Run the month's draw when everyone has paid"),
     tasks.SEND_REMINDERS: _("Remind members who have not paid"),
+    tasks.PUBLISH_COMMITMENT: _("Publish the month's seed commitment"),
     tasks.VERIFY_PAYOUT: _("Verify a loan payout with Bitpin"),
     tasks.RECONCILE_WALLET: _("Compare the wallet with the ledger"),
     tasks.CHECK_IMPORT: _("Check an imported file"),
