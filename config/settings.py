@@ -260,6 +260,20 @@ DRAW_BEACON_DELAY = env.int("DRAW_BEACON_DELAY", default=60 * 60)  # seconds aft
 DRAW_BEACON_CONNECT_TIMEOUT = env.float("DRAW_BEACON_CONNECT_TIMEOUT", default=3.0)
 DRAW_BEACON_READ_TIMEOUT = env.float("DRAW_BEACON_READ_TIMEOUT", default=10.0)
 
+# --- Notifications: Telegram and Bale bots (a channel without a token is off) -----------------------------
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+BALE_BOT_TOKEN = env.str("BALE_BOT_TOKEN", default="")
+BALE_BOT_USERNAME = env.str("BALE_BOT_USERNAME", default="")
+BALE_API_BASE_URL = env.str("BALE_API_BASE_URL", default="https://tapi.bale.ai")
+BALE_WEBHOOK_SECRET = env.str("BALE_WEBHOOK_SECRET", default="")
+BOT_CONNECT_TIMEOUT = env.float("BOT_CONNECT_TIMEOUT", default=3.0)
+BOT_READ_TIMEOUT = env.float("BOT_READ_TIMEOUT", default=10.0)
+BOT_LINK_MINUTES = env.int("BOT_LINK_MINUTES", default=60)
+
 # --- Security when served over HTTPS ---------------------------------------------------------------------------
 SECURE_HTTPS = env.bool("SECURE_HTTPS", default=not DEBUG and not TESTING)
 SESSION_COOKIE_HTTPONLY = True

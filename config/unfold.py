@@ -56,6 +56,16 @@ UNFOLD = {
                     },
                     {"title": _("Draws"), "icon": "casino", "link": reverse_lazy("admin:fund_draw_changelist")},
                     {
+                        "title": _("Notifications"),
+                        "icon": "notifications",
+                        "link": reverse_lazy("admin:fund_notification_changelist"),
+                    },
+                    {
+                        "title": _("Linked chats"),
+                        "icon": "chat",
+                        "link": reverse_lazy("admin:fund_chatlink_changelist"),
+                    },
+                    {
                         "title": _("Wallet readings"),
                         "icon": "account_balance_wallet",
                         "link": reverse_lazy("admin:fund_reconciliation_changelist"),

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from fund import beacon, ledger, loans, proof, scoring
+from fund import beacon, ledger, loans, notifications, proof, scoring
 from fund.deadline import Deadline, payment_deadline
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
@@ -372,7 +372,7 @@ def _draw(
         # DESIGN.md, "Loan": after winning, the member's loan request returns to 0.
         winner.loan_request_amount = ZERO
         winner.save(update_fields=["loan_request_amount"])
-    return Draw.objects.create(
+    draw = Draw.objects.create(
         month=month,
         winner=winner,
         loan=loan,
@@ -383,6 +383,8 @@ def _draw(
         report_hash=proof.report_hash(report, rows=rows),
         triggered_by=triggered_by[:150],
     )
+    notifications.draw_result(draw)
+    return draw
 
 
 def describe(draw: Draw) -> str:

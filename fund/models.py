@@ -45,6 +45,10 @@ class User(AbstractUser):
     loan_request_amount = AmountField(
         _("loan request (USDT)"), default=Decimal("0"), help_text=_("USDT wanted if chosen; 0 means not asking.")
     )
+    # The language of the messages the member receives (notifications, bot answers).
+    language = models.CharField(
+        _("language"), max_length=8, choices=[("fa", _("Persian")), ("en", _("English"))], default="fa"
+    )
 
     # A member leaving (DESIGN.md, "A member leaving"): set when the operator records it; the
     # member stays active (out of draws, owing nothing) until the refund payout is verified, then
@@ -569,3 +573,136 @@ class SeedCommitment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month}: {self.commitment}"
+
+
+# --- notifications (DESIGN.md, "Notifications") -----------------------------------------------------
+
+
+class Channel(models.TextChoices):
+    """Where a notification goes. NONE records one that nobody could receive (shown in the admin)."""
+
+    EMAIL = "email", _("e-mail")
+    TELEGRAM = "telegram", _("Telegram")
+    BALE = "bale", _("Bale")
+    NONE = "none", _("no channel")
+
+
+CHAT_CHANNELS = (Channel.TELEGRAM, Channel.BALE)
+
+
+class ChatLink(models.Model):
+    """A member's Telegram or Bale chat, bound by a one-time ``/start`` token from their page.
+
+    The token is kept until the bot receives it (or it expires); binding clears it, so a token
+    works once. A chat the bot may no longer write to (blocked, deleted) is marked broken:
+    nothing is sent there until the member links it again.
+    """
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.CASCADE, related_name="chat_links"
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices[1:3])
+    chat_id = models.BigIntegerField(_("chat id"), null=True, blank=True)
+    start_token = models.CharField(_("linking token"), max_length=64, null=True, blank=True, unique=True)
+    token_expires_at = models.DateTimeField(_("linking token expires at"), null=True, blank=True)
+    linked_at = models.DateTimeField(_("linked at"), null=True, blank=True)
+    broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
+    broken_reason = models.CharField(_("why it is broken"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("linked chat")
+        verbose_name_plural = _("linked chats")
+        ordering = ["member__username", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "channel"], name="chatlink_one_per_member_channel"),
+            # One chat speaks for one member: a second member cannot take over someone's chat.
+            models.UniqueConstraint(
+                fields=["channel", "chat_id"], condition=Q(chat_id__isnull=False), name="chatlink_chat_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.channel}"
+
+    @property
+    def is_linked(self) -> bool:
+        return self.chat_id is not None
+
+    @property
+    def is_usable(self) -> bool:
+        return self.chat_id is not None and self.broken_at is None
+
+
+class ChannelOptOut(models.Model):
+    """A channel the member chose not to be notified on (every channel is on by default)."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.CASCADE, related_name="channel_opt_outs"
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices[:3])
+
+    class Meta:
+        verbose_name = _("channel turned off")
+        verbose_name_plural = _("channels turned off")
+        constraints = [models.UniqueConstraint(fields=["member", "channel"], name="channeloptout_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.channel}"
+
+
+class Notification(models.Model):
+    """The outbox: one message for one member on one channel, written with the event it tells of.
+
+    Unique per (event, key, member, channel): an event fired twice writes nothing the second
+    time, so nothing is sent twice. The worker delivers pending rows and records the outcome.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        NOT_SENT = "not_sent", _("not sent: no channel configured")
+
+    event = models.CharField(_("event"), max_length=40)
+    key = models.CharField(
+        _("event key"), max_length=80, help_text=_("Which occurrence of the event, e.g. a payment id.")
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    language = models.CharField(_("language"), max_length=8, default="fa")
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    text = models.TextField(_("text"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("delivery attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next delivery attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last delivery error"), blank=True)
+    created_at = models.DateTimeField(_("written"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "key", "member", "channel"], name="notification_once"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.key} → {self.member_id} ({self.channel})"
+
+
+class BotCursor(models.Model):
+    """Where the polling job left off reading a bot's updates (getUpdates' offset), per channel."""
+
+    channel = models.CharField(_("channel"), max_length=10, unique=True)
+    offset = models.BigIntegerField(_("next update id"), default=0)
+
+    class Meta:
+        verbose_name = _("bot update cursor")
+        verbose_name_plural = _("bot update cursors")
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.offset}"

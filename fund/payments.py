@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, loans, proof, tasks, verification
+from fund import bitpin, ledger, loans, notifications, proof, tasks, verification
 from fund.bulk import copy_rows
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, User
@@ -100,6 +100,7 @@ def submit_payment(
             submitted_by=submitted_by,
         )
         tasks.queue(tasks.VERIFY_PAYMENT, payment.pk)
+        notifications.payment_received(payment)
     return payment
 
 
@@ -345,6 +346,7 @@ def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
             _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
             return claimed
         _decide(claimed, VERIFIED, by, note)
+        notifications.payment_verified(claimed)
         if claimed.loan_id and claimed.repayment > ZERO:
             loans.settle_if_repaid(claimed.loan)
     return claimed
@@ -368,6 +370,7 @@ def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
     with transaction.atomic():
         claimed = _claim_pending(payment)
         _decide(claimed, REJECTED, by, note)
+        notifications.payment_rejected(claimed)
     return claimed
 
 

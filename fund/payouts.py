@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger, loans, tasks, verification
+from fund import bitpin, ledger, loans, notifications, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountError, check_amount, format_usdt
 from fund.text import TextRefused, normalise_bitpin_id
@@ -228,6 +228,7 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
     with transaction.atomic():
         claimed = _claim_pending(payout)
         _decide(claimed, VERIFIED, by, note)
+        notifications.payout_verified(claimed)
         if claimed.kind == Payout.Kind.LOAN:
             loans.mark_paid_out(claimed.loan)
         else:

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from fund import beacon
+from fund import beacon, notifications
 from fund.deadline import payment_deadline
 from fund.jalali import JalaliMonth
 from fund.models import Payment, SeedCommitment
@@ -97,7 +97,7 @@ def ensure_commitment(month: JalaliMonth, *, made_by: str) -> SeedCommitment:
     url = beacon.configured_url()
     try:
         with transaction.atomic():
-            return SeedCommitment.objects.create(
+            made = SeedCommitment.objects.create(
                 month=month,
                 commitment=commitment_of(secret),
                 secret=secret,
@@ -106,6 +106,9 @@ def ensure_commitment(month: JalaliMonth, *, made_by: str) -> SeedCommitment:
                 beacon_url=url,
                 beacon_round=_beacon_round(month) if url else None,
             )
+            # Members hear of the commitment in the transaction that publishes it (the outbox).
+            notifications.seed_committed(month=month, commitment=made.commitment)
+            return made
     except IntegrityError:
         return SeedCommitment.objects.get(month=month)
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import bitpin, ledger
+from fund import bitpin, ledger, notifications
 from fund.models import FundConfig, Reconciliation, User
 from fund.money import AmountError, check_amount, format_usdt
 
@@ -48,7 +48,7 @@ def take_reading(*, typed_balance: Decimal | None = None, by: User | None = None
         expected = totals.expected_wallet_balance
         tolerance = FundConfig.load().reconciliation_tolerance
         difference = wallet - expected
-        return Reconciliation.objects.create(
+        reading = Reconciliation.objects.create(
             taken_at=timezone.now(),
             wallet_balance=wallet,
             expected_balance=expected,
@@ -60,6 +60,8 @@ def take_reading(*, typed_balance: Decimal | None = None, by: User | None = None
             taken_by=by,
             taken_by_job=job[:100],
         )
+        notifications.reconciliation_flagged(reading)
+    return reading
 
 
 def _typed(value: Decimal) -> Decimal:

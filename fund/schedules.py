@@ -15,6 +15,9 @@ SCHEDULES = [
     (gettext_noop("Worker heartbeat"), tasks.HEARTBEAT, 1),
     # Checks the Tehran date each hour: the month's commitment is out within its first hour.
     (gettext_noop("Publish the month's seed commitment"), tasks.PUBLISH_COMMITMENT, 60),
+    (gettext_noop("Deliver notifications"), tasks.DELIVER_NOTIFICATIONS, 1),
+    (gettext_noop("Read the bots' messages (when there is no webhook)"), tasks.POLL_BOT_UPDATES, 1),
+    (gettext_noop("Tell operators about payments pending for over a day"), tasks.WARN_PENDING_PAYMENTS, 60),
 ]
 
 

@@ -22,6 +22,9 @@ RUN_DRAW = "fund.tasks.run_draw"
 AUTO_DRAW = "fund.tasks.auto_draw"
 SEND_REMINDERS = "fund.tasks.send_reminders"
 PUBLISH_COMMITMENT = "fund.tasks.publish_commitment"
+DELIVER_NOTIFICATIONS = "fund.tasks.deliver_notifications"
+POLL_BOT_UPDATES = "fund.tasks.poll_bot_updates"
+WARN_PENDING_PAYMENTS = "fund.tasks.warn_pending_payments"
 CHECK_IMPORT = "fund.tasks.check_import"
 WRITE_IMPORT = "fund.tasks.write_import"
 HEARTBEAT = "fund.health.heartbeat"  # see fund/health.py: the job that proves a worker takes jobs
@@ -87,6 +90,24 @@ def publish_commitment() -> str:
 
     with acting_as_job("publish seed commitment"):
         return proof.publish_month_commitment()
+
+
+def deliver_notifications() -> int:
+    from fund import notifications
+
+    return notifications.deliver_due()
+
+
+def poll_bot_updates() -> int:
+    from fund import bot
+
+    return bot.poll_updates()
+
+
+def warn_pending_payments() -> int:
+    from fund import notifications
+
+    return notifications.warn_about_pending_payments()
 
 
 def check_import(job_id: int) -> str:

@@ -3,7 +3,7 @@ from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import path
 
-from fund import views
+from fund import notify_views, views
 from fund.security import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -35,6 +35,10 @@ urlpatterns = [
         auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
         name="password-reset-done",
     ),
+    path("notifications/connect/", notify_views.connect_chat, name="member-connect-chat"),
+    path("notifications/unlink/", notify_views.unlink_chat, name="member-unlink-chat"),
+    path("notifications/choices/", notify_views.save_notification_choices, name="member-notification-choices"),
+    path("bot/<str:channel>/<str:secret>/", notify_views.bot_webhook, name="bot-webhook"),
     path("healthz", lambda request: HttpResponse("ok"), name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; the icon is the one the pages link to.
     path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("fund/favicon.svg"))),

@@ -29,6 +29,7 @@ from fund import explain, ledger, payments, proof, reconciliation, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
+from fund.notify_views import notification_settings
 from fund.report_rows import present_rows
 
 # --- reading the page -----------------------------------------------------------------------------
@@ -136,6 +137,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "latest_table": report_table(last_report, member),
         "previous_month": _previous_month(last_report),
         "projection": _projection(month, state, member),
+        "notify": notification_settings(member),
     }
 
 
@@ -203,7 +205,9 @@ def _render_page(
 
 
 def _not_a_member(request: HttpRequest, status: int = 200) -> HttpResponse:
-    return render(request, "fund/not_member.html", {}, status=status)
+    # An operator who is not a member still links a chat here, for the operators' notifications.
+    context = {"notify": notification_settings(request.user)} if request.method == "GET" else {}
+    return render(request, "fund/not_member.html", context, status=status)
 
 
 def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.beacon",
     "tests.fixtures.worker",
     "tests.fixtures.browser",
+    "tests.fixtures.botapi",
 ]
 
 # The month most tests live in: a fixed month keeps tests independent of today's date.

@@ -52,7 +52,11 @@ def test_the_operator_records_a_past_payment_for_a_member(
         member, THIS_MONTH - 2, Decimal("25"), Payment.Status.PENDING
     )  # fmt: skip
     assert (payment.source, payment.submitted_by) == (Payment.Source.ADMIN, operator)
-    assert [job.func for job in queued_jobs()] == ["fund.tasks.verify_payment"]
+    # The verification job, and the delivery of the "payment received" notification.
+    assert sorted(job.func for job in queued_jobs()) == [
+        "fund.tasks.deliver_notifications",
+        "fund.tasks.verify_payment",
+    ]
 
 
 def test_recording_a_payment_for_a_future_month_is_refused_on_the_form(web, member, config):

@@ -218,7 +218,7 @@ def test_submitting_stores_a_pending_payment_for_the_member_and_the_current_mont
     assert (payment.member, payment.month, payment.fee, payment.status) == (member, now, Decimal("25"), "pending")
     assert payment.bitpin_id == "bp-alice-1"
     assert payment.source == Payment.Source.MEMBER and payment.submitted_by == member
-    assert len(callbacks) == 1  # the verification job is queued on commit
+    assert len(callbacks) == 2  # the verification job and the "payment received" delivery, queued on commit
     assert "waiting for verification with Bitpin" in response.content.decode()
 
 

@@ -30,7 +30,8 @@ def fund(history):
 def test_it_reminds_only_unpaid_members_with_an_email(fund, mailoutbox):
     assert send_due_reminders(NEAR_END) == 1
     assert [m.to for m in mailoutbox] == [["late@example.org"]]
-    assert "1404/09" in mailoutbox[0].subject
+    # In the member's language (Persian by default), with the Jalali month's name and Persian digits.
+    assert "آذر ۱۴۰۴" in mailoutbox[0].subject
     assert Reminder.objects.filter(month=MONTH).count() == 1
 
 

@@ -3,6 +3,17 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from fund.admin import config, draws, groups, jobs, loans, members, payments, payouts, reconciliations  # noqa: F401
+from fund.admin import (  # noqa: F401
+    config,
+    draws,
+    groups,
+    jobs,
+    loans,
+    members,
+    notifications,
+    payments,
+    payouts,
+    reconciliations,
+)
 
 admin.site.index_title = _("Dashboard")

@@ -39,7 +39,7 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from fund import health, payments
+from fund import health, notifications, payments
 from fund.models import Payment
 
 log = logging.getLogger("fund.worker")
@@ -98,6 +98,7 @@ class Supervisor:
         starting_for = time.monotonic() - self.started_at
         if self.taking_jobs and state.stalled:
             log.critical("run_worker: %s Restarting the cluster.", state.summary())
+            notifications.worker_stalled(key=f"stalled {state.last_finished}", detail=state.summary())
             self.restart()
             return
         if not self.taking_jobs and starting_for >= max(self.stall_after, STARTUP_GRACE):
@@ -105,6 +106,7 @@ class Supervisor:
                 "run_worker: the cluster has not finished a job since it started %d s ago. Restarting the cluster.",
                 starting_for,
             )
+            notifications.worker_stalled(key=f"start {self.started_wall}", detail=state.summary())
             self.restart()
             return
         beat_age = None if state.last_heartbeat is None else (timezone.now() - state.last_heartbeat).total_seconds()
