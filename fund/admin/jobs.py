@@ -23,6 +23,7 @@ from fund.schedules import SCHEDULES
 
 # What each job does, in the reader's language, instead of the function's dotted path.
 JOB_NAMES = {
+    **{func: _(name) for name, func, _minutes in SCHEDULES},  # each scheduled job by its schedule's name
     tasks.VERIFY_PAYMENT: _("Verify a payment with Bitpin"),
     tasks.SWEEP_PENDING_PAYMENTS: _("Retry pending Bitpin verifications"),
     tasks.RUN_DRAW: _("Run a month's draw"),
