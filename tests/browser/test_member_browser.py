@@ -32,7 +32,8 @@ def fund(db) -> dict[str, User]:
     carol = history.member("carol", first_name="Carol", last_name="Rezaei")
     for person in (alice, bob, carol):
         history.pay_months(person, now - 3, 3)
-    draw.run_draw(month=now - 1, triggered_by="operator")
+    last = draw.run_draw(month=now - 1, triggered_by="operator")
+    history.paid_out(last.loan, now - 1)  # the loan reached Bob last month
     history.pay(bob, now, 20, 20)  # repays the loan he won last month
     history.pay(carol, now, 20)
     return {"alice": alice, "bob": bob, "carol": carol}

@@ -530,7 +530,10 @@ class FundLife(RuleBasedStateMachine):
             return
         member = self.pick(index, with_one_loan)
         loan = Loan.objects.get(member=member)
-        month = self.free_month(member, loan.month, back)
+        if loan.state == Loan.State.AWAITING_PAYOUT:
+            return  # nothing is owed before the money reached the member (DESIGN.md, "Loan payout")
+        # Repayments are due from the month after the payout (an imported loan: after it was granted).
+        month = self.free_month(member, loan.paid_out_month or loan.month, back)
         if month is None:
             return
         owed = self.owed_counting_pending(loan)
