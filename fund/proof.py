@@ -97,7 +97,7 @@ def ensure_commitment(month: JalaliMonth, *, made_by: str) -> SeedCommitment:
     url = beacon.configured_url()
     try:
         with transaction.atomic():
-            made = SeedCommitment.objects.create(
+            return SeedCommitment.objects.create(
                 month=month,
                 commitment=commitment_of(secret),
                 secret=secret,
@@ -106,9 +106,6 @@ def ensure_commitment(month: JalaliMonth, *, made_by: str) -> SeedCommitment:
                 beacon_url=url,
                 beacon_round=_beacon_round(month) if url else None,
             )
-            # Members hear of the commitment in the transaction that publishes it (the outbox).
-            notifications.seed_committed(month=month, commitment=made.commitment)
-            return made
     except IntegrityError:
         return SeedCommitment.objects.get(month=month)
 
@@ -127,7 +124,11 @@ def _beacon_round(month: JalaliMonth) -> int:
 
 def publish_month_commitment() -> str:
     """The daily job: the current Tehran month's commitment (a no-op once it exists)."""
-    commitment = ensure_commitment(JalaliMonth.current(), made_by="schedule")
+    with transaction.atomic():
+        commitment = ensure_commitment(JalaliMonth.current(), made_by="schedule")
+        # Members hear of the commitment from this job, whoever made it first (a payment, the member
+        # page): the outbox keeps one message per month, member and channel, so later runs send nothing.
+        notifications.seed_committed(month=commitment.month, commitment=commitment.commitment)
     return f"{commitment.month}: {commitment.commitment}"
 
 

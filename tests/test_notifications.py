@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from fund import notifications, tasks
+from fund import notifications, proof, tasks
 from fund.draw import run_draw
 from fund.jalali import JalaliMonth
 from fund.models import ChatLink, FundConfig, Loan, Notification, Payment, Payout, User
@@ -169,6 +169,18 @@ def test_the_seed_commitment_goes_to_every_member(fake_bot, alice, bob):
     deliver_due()
     assert "The random seed of the draw of Azar 1404 is committed: ab12cd" in fake_bot.texts("telegram", TG_ALICE)[0]
     assert "آذر ۱۴۰۴" in fake_bot.texts("telegram", TG_BOB)[0]
+
+
+def test_the_commitment_job_announces_the_month_once_whoever_made_the_commitment(
+    fake_bot, alice, bob, today_in_this_month
+):
+    made = proof.ensure_commitment(THIS_MONTH, made_by="member page")  # before the job, on demand
+    proof.publish_month_commitment()
+    proof.publish_month_commitment()  # the hourly job runs again: nothing more is sent
+    deliver_due()
+    texts = fake_bot.texts("telegram", TG_ALICE)
+    assert len(texts) == 1
+    assert f"is committed: {made.commitment}" in texts[0]
 
 
 def test_a_verified_loan_payout_tells_the_winner(fake_bot, alice, bob, history, today_in_this_month):

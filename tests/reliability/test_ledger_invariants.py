@@ -23,6 +23,7 @@ and checks that the service agreed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from collections import defaultdict
 from decimal import Decimal
@@ -42,6 +43,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from fund import proof
 from fund.draw import DrawRefused, run_draw
 from fund.imports import run_import
 from fund.jalali import JalaliMonth
@@ -96,13 +98,19 @@ repayment_choices = st.sampled_from(["minimum", "minimum", "maximum", "between",
 
 
 class Clock:
-    """The edge the test controls: what timezone.now() says."""
+    """The edges the test controls: what timezone.now() says, and the month's secret (the draw's
+    tie-break follows from it: a random secret would make one history's winner differ between runs,
+    which hypothesis cannot replay)."""
 
     def __init__(self) -> None:
         self.moment = FIRST_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
+        self.secrets = itertools.count()
 
     def now(self) -> dt.datetime:
         return self.moment.astimezone(dt.UTC)
+
+    def token_hex(self, nbytes: int = 32) -> str:
+        return hashlib.sha256(f"secret {next(self.secrets)}".encode()).hexdigest()[: 2 * nbytes]
 
 
 class FundLife(RuleBasedStateMachine):
@@ -113,6 +121,7 @@ class FundLife(RuleBasedStateMachine):
         self._atomic.__enter__()
         self.clock = clock
         clock.moment = FIRST_MONTH.starts_at() + dt.timedelta(days=9, hours=12)
+        clock.secrets = itertools.count()
         self.bitpin = bitpin
         self.config = FundConfig.load()
         self.members: list[User] = []
@@ -613,6 +622,7 @@ class FundLife(RuleBasedStateMachine):
 def clock(monkeypatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(timezone, "now", clock.now)
+    monkeypatch.setattr(proof.secrets, "token_hex", clock.token_hex)
     return clock
 
 
