@@ -220,10 +220,10 @@ def test_operators_are_told_of_reconciliation_stalls_and_long_pending_payments(
     texts = fake_bot.texts("telegram", 900)
     assert len(texts) == 3
     assert (
-        "Reconciliation found a difference of ۵٫۰۰ USDT: the wallet holds ۵٫۰۰ USDT, the ledger says ۰٫۰۰" in texts[0]
+        "تطبیق کیف پول اختلافی به مبلغ ۵٫۰۰ USDT نشان داد: موجودی کیف پول ۵٫۰۰ USDT است و دفتر حساب‌ها ۰٫۰۰" in texts[0]
     )
     assert "no heartbeat for 10 minutes" in texts[1]
-    assert "۱ payments have been waiting for verification for more than a day" in texts[2]
+    assert "۱ پرداخت بیش از یک روز است که در انتظار تأیید است" in texts[2]
     assert fake_bot.texts("telegram", TG_ALICE) == []  # members never get the operators' news
 
 
@@ -305,7 +305,7 @@ def test_a_message_the_api_refuses_fails_and_the_operators_are_told(fake_bot, al
     assert Notification.objects.get(member=alice, channel="telegram").status == Notification.Status.FAILED
     [warning] = Notification.objects.filter(event=notifications.DELIVERY_FAILED)
     assert warning.member == operator
-    assert "payment verified" in warning.text and "alice" in warning.text and "message is too long" in warning.text
+    assert "«تأیید پرداخت»" in warning.text and "alice" in warning.text and "message is too long" in warning.text
 
 
 def test_a_failing_api_is_retried_with_back_off_then_given_up(fake_bot, alice, config, monkeypatch):
@@ -393,4 +393,4 @@ def test_the_worker_watchdog_tells_the_operators_of_a_stall(fake_bot, operator, 
     supervisor.check()  # the same stall, seen again: told once
     deliver_due()
     [text] = fake_bot.texts("telegram", 900)
-    assert "The background worker seems stalled: The worker is stalled: no job has finished for 10 minutes." in text
+    assert "به نظر می‌رسد پردازشگر پس‌زمینه متوقف شده است: پردازشگر پس‌زمینه از کار مانده است: در 10 دقیقه گذشته" in text

@@ -71,7 +71,7 @@ def test_a_used_token_links_nothing_the_second_time(fake_bot, alice):
     reply = bot.handle_update("telegram", update(666, f"/start {token}"))  # someone else tries it
     assert "This link is not valid or was already used." in reply
     assert ChatLink.objects.get(member=alice, channel="telegram").chat_id == 555
-    assert bot.answer("telegram", 666, "/balance").startswith("This bot sends the fund's notifications")
+    assert bot.answer("telegram", 666, "/balance").startswith("این ربات اعلان‌های صندوق")
 
 
 def test_a_token_of_one_messenger_does_not_work_on_the_other(fake_bot, alice):
@@ -207,13 +207,13 @@ def test_the_reply_is_in_the_members_language(fund):
 def test_an_unlinked_chat_gets_only_the_instructions(fund):
     for text in ("/balance", "/status", "/ranking", "/help", "/start", "hello"):
         reply = bot.answer("telegram", 999, text)
-        assert reply.startswith("This bot sends the fund's notifications") and "USDT" not in reply
-    assert bot.answer("bale", 101, "/balance").startswith("This bot sends")  # linked on Telegram, not Bale
+        assert reply.startswith("این ربات اعلان‌های صندوق") and "USDT" not in reply
+    assert bot.answer("bale", 101, "/balance").startswith("این ربات اعلان‌های صندوق")  # linked on Telegram, not Bale
 
 
 def test_a_deactivated_member_is_answered_like_a_stranger(fund):
     User.objects.filter(username="alice").update(is_active=False)
-    assert bot.answer("telegram", 101, "/balance").startswith("This bot sends")
+    assert bot.answer("telegram", 101, "/balance").startswith("این ربات اعلان‌های صندوق")
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,13 @@ from fund.schedules import SCHEDULES
 
 # What each job does, in the reader's language, instead of the function's dotted path.
 JOB_NAMES = {
+    **{func: _(name) for name, func, _minutes in SCHEDULES},  # each scheduled job by its schedule's name
     tasks.VERIFY_PAYMENT: _("Verify a payment with Bitpin"),
     tasks.SWEEP_PENDING_PAYMENTS: _("Retry pending Bitpin verifications"),
     tasks.RUN_DRAW: _("Run a month's draw"),
     tasks.AUTO_DRAW: _("Run the month's draw when everyone has paid"),
     tasks.SEND_REMINDERS: _("Remind members who have not paid"),
+    tasks.PUBLISH_COMMITMENT: _("Publish the month's seed commitment"),
     tasks.VERIFY_PAYOUT: _("Verify a loan payout with Bitpin"),
     tasks.RECONCILE_WALLET: _("Compare the wallet with the ledger"),
     tasks.CHECK_IMPORT: _("Check an imported file"),
@@ -69,7 +71,10 @@ def failure_sentence(result: str) -> str:
     """A failed job's error as a sentence: the worker stores the exception's text, or only its class."""
     if not result or " " in result.strip():
         return Truncator(result).chars(120) or "—"
-    return _("The job stopped with an error (%(error)s); it is retried on its schedule.") % {"error": result}
+    # The exception's class name is code, not words: kept left-to-right and marked as not to translate.
+    sentence = str(_("The job stopped with an error (%(error)s); it is retried on its schedule."))
+    before, _placeholder, after = sentence.partition("%(error)s")
+    return format_html('{}<span translate="no" dir="ltr">{}</span>{}', before, result, after)
 
 
 class JobAdminMixin(JobNamesMixin, RoleAdminMixin):

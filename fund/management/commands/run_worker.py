@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
+from django.utils.functional import lazy
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -98,7 +99,7 @@ class Supervisor:
         starting_for = time.monotonic() - self.started_at
         if self.taking_jobs and state.stalled:
             log.critical("run_worker: %s Restarting the cluster.", state.summary())
-            notifications.worker_stalled(key=f"stalled {state.last_finished}", detail=state.summary())
+            notifications.worker_stalled(key=f"stalled {state.last_finished}", detail=lazy(state.summary, str)())
             self.restart()
             return
         if not self.taking_jobs and starting_for >= max(self.stall_after, STARTUP_GRACE):
@@ -106,7 +107,7 @@ class Supervisor:
                 "run_worker: the cluster has not finished a job since it started %d s ago. Restarting the cluster.",
                 starting_for,
             )
-            notifications.worker_stalled(key=f"start {self.started_wall}", detail=state.summary())
+            notifications.worker_stalled(key=f"start {self.started_wall}", detail=lazy(state.summary, str)())
             self.restart()
             return
         beat_age = None if state.last_heartbeat is None else (timezone.now() - state.last_heartbeat).total_seconds()
