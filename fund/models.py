@@ -572,7 +572,7 @@ class SeedCommitment(models.Model):
         ordering = ["-month"]
 
     def __str__(self) -> str:
-        return f"{self.month}: {self.commitment}"
+        return _("Seed commitment of %(month)s") % {"month": self.month}
 
 
 # --- notifications (DESIGN.md, "Notifications") -----------------------------------------------------
@@ -691,7 +691,7 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.key} → {self.member_id} ({self.channel})"
+        return _("Notification %(id)s") % {"id": self.pk}
 
 
 class BotCursor(models.Model):

@@ -60,6 +60,7 @@ ALLOWED_WORDS = {
     "PDF": "the file format's name, written so in Persian (the statement's print-to-PDF hint)",
     "csv": "the file format's name as import-export lists it",
     "xlsx": "the file format's name as import-export lists it",
+    "SHA": "the hash algorithm's name (SHA-۲۵۶), written so in Persian",
     "Bitpin": "the exchange's brand where it names the service, e.g. in the API's address",
 }
 

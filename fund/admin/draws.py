@@ -24,6 +24,12 @@ OUTCOME_LABELS = {"won": "success", "none": "default"}
 
 
 # Who started a draw, when not a person: stored in English (fund.draw, the launch command).
+COMMITMENT_MAKERS = {
+    "schedule": _("the schedule"),
+    "payment": _("the month's first payment"),
+    "draw": _("the draw"),
+    "member page": _("the member page"),
+}
 TRIGGERS = {"schedule": _("the schedule"), "example fund": _("the example fund")}
 
 
@@ -181,9 +187,16 @@ class DrawAdmin(FundModelAdmin):
 class SeedCommitmentAdmin(FundModelAdmin):
     """Each month's published commitment; the secret itself is shown only in the draw's report."""
 
-    list_display = ("month_display", "commitment", "published_display", "made_by", "beacon_round")
+    list_display = ("month_display", "commitment_display", "published_display", "made_by_display", "beacon_round")
     ordering = ("-month",)
-    fields = ("month_display", "commitment", "published_display", "made_by", "beacon_url", "beacon_round")
+    fields = (
+        "month_display",
+        "commitment_display",
+        "published_display",
+        "made_by_display",
+        "beacon_url",
+        "beacon_round",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -198,6 +211,15 @@ class SeedCommitmentAdmin(FundModelAdmin):
     @display(description=_("month"), ordering="month")
     def month_display(self, obj: SeedCommitment) -> str:
         return month_label(obj.month)
+
+    @display(description=_("commitment (SHA-256 of the secret)"))
+    def commitment_display(self, obj: SeedCommitment) -> Any:
+        return typed(obj.commitment)  # a hash is read as written, in Latin digits
+
+    @display(description=_("made by"))
+    def made_by_display(self, obj: SeedCommitment) -> str:
+        # Stored in English by fund.proof's callers; shown in the reader's language.
+        return str(COMMITMENT_MAKERS.get(obj.made_by, obj.made_by))
 
     @display(description=_("published at"), ordering="created_at")
     def published_display(self, obj: SeedCommitment) -> Any:

@@ -22,7 +22,7 @@ from unfold.paginator import InfinitePaginator
 from fund import notifications as services
 from fund.admin.base import RoleAdminMixin
 from fund.admin.confirm import is_confirmed, render_confirmation
-from fund.admin.display import badge, moment, person
+from fund.admin.display import badge, moment, person, typed
 from fund.models import ChatLink, Notification
 
 STATUS_LABELS = {
@@ -64,7 +64,7 @@ class NotificationAdmin(_ReadOnly, RoleAdminMixin, ModelAdmin):
         "channel",
         "status_display",
         "attempts",
-        "error_display",
+        "error_full_display",
     )
     list_filter = (
         ("status", ChoicesDropdownFilter),
@@ -85,16 +85,30 @@ class NotificationAdmin(_ReadOnly, RoleAdminMixin, ModelAdmin):
         "member",
         "channel",
         "language",
-        "subject",
-        "text",
+        "subject_display",
+        "text_display",
         "status_display",
         "attempts",
         "next_attempt_display",
-        "last_error",
+        "error_display",
         "created_display",
         "sent_display",
     )
     fields = readonly_fields
+
+    # The message as it was written for its reader (in their language, with its link), and the Bot
+    # API's own words: shown as they are, not as the page's language.
+    @display(description=_("subject"))
+    def subject_display(self, obj: Notification) -> Any:
+        return typed(obj.subject)
+
+    @display(description=_("text"))
+    def text_display(self, obj: Notification) -> Any:
+        return typed(obj.text)
+
+    @display(description=_("last delivery error"))
+    def error_full_display(self, obj: Notification) -> Any:
+        return typed(obj.last_error)
 
     @display(description=_("written"), ordering="id")
     def created_display(self, obj: Notification) -> Any:
