@@ -71,12 +71,19 @@ def _one_attempt_at_a_time(username: str, address: str) -> Iterator[None]:
         yield
 
 
+_USERNAME_MAX_LENGTH = 150  # fund.User's user name (Django's AbstractUser)
+
+
 def authenticate_throttled(request: HttpRequest, *, username: str, password: str) -> AbstractBaseUser | None:
     """``authenticate()`` under the per-(user name, address) lock: the user, or None.
 
     None when the password is wrong *or* the pair is paused; ``is_locked_out(request)`` tells which.
     The caller logs the user in (``django.contrib.auth.login``), which clears the failures.
     """
+    if len(username) > _USERNAME_MAX_LENGTH:
+        # No member can have such a name, and django-axes could not store it (PostgreSQL refuses a
+        # value longer than its column): a plain wrong login, with nothing to count.
+        return None
     with _one_attempt_at_a_time(username, client_ip(request)):
         return authenticate(request=request, username=username, password=password)
 
