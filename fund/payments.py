@@ -383,7 +383,8 @@ def _required_note(note: str | None) -> str:
 
 def _claim_pending(payment: Payment) -> Payment:
     """Lock the payment's row and make sure nobody has decided it yet (the decision is taken once)."""
-    claimed = Payment.objects.select_for_update(of=("self",)).select_related("loan").get(pk=payment.pk)
+    # The member comes along: the decision's notification is addressed to them.
+    claimed = Payment.objects.select_for_update(of=("self",)).select_related("loan", "member").get(pk=payment.pk)
     if claimed.status != PENDING:
         message = _("This payment is already %(status)s; only pending payments can be verified or rejected.")
         raise PaymentRefused(message % {"status": claimed.get_status_display()})
