@@ -32,6 +32,8 @@ from fund.models import User
 
 
 class NoteForm(forms.Form):
+    """The required note of a decision by hand, on the confirmation page of a bulk action."""
+
     note = forms.CharField(
         label=_("Note"),
         max_length=500,
