@@ -42,7 +42,7 @@ def persian_active() -> bool:
 # not text (script, style, textarea), and tags. A tag ends at the first ">" outside its quoted
 # attribute values: Alpine's expressions hold ">" (unfold's ``items.length > 0``), and their digits
 # must stay Latin or the browser refuses the expression.
-_IN_TAG = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
+_IN_TAG = r"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*"""  # unrolled: no alternation per character
 _HTML_PIECES = re.compile(
     rf"(<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|<textarea\b.*?</textarea\s*>|<{_IN_TAG}>)",
     re.DOTALL | re.IGNORECASE,
@@ -59,11 +59,14 @@ _LATIN = re.compile(r"[A-Za-z@]")
 _NUMBER_MARK = re.compile(r"(?<=\d)[.,](?=\d)")
 _NUMBER_MARKS = {".": "٫", ",": "٬"}
 _DIGIT = re.compile(r"\d")
+_LATIN_DIGIT = re.compile(r"[0-9]")  # text already in Persian digits (most of a Persian page) is left alone
+# A tag that may open an element whose text is kept as typed (checked before parsing the tag).
+_MAY_KEEP = re.compile(r"<\s*(?:pre|code|kbd|samp)\b|\btranslate\s*=", re.IGNORECASE)
 
 
 def persian_number_text(text: str) -> str:
     """Digits and number separators of ``text`` in Persian, except in words with Latin letters."""
-    if not _DIGIT.search(text) and "·" not in text:
+    if not _LATIN_DIGIT.search(text) and "·" not in text:
         return text
     text = text.replace(" · ", "، ").replace("·", "،")
     return _WORD.sub(_persian_word, text)
@@ -85,6 +88,11 @@ def persian_digits_in_html(html: str) -> str:
             out.append(piece if kept else persian_number_text(piece))
             continue
         out.append(piece)
+        if kept:  # only the kept element's own name can change what is kept
+            if not piece.lstrip("</ \t\n").lower().startswith(kept[-1][0]):
+                continue
+        elif not _MAY_KEEP.search(piece):
+            continue
         tag = _TAG.match(piece)
         if tag is None:
             continue
