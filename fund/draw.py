@@ -477,6 +477,15 @@ def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
     )
 
 
+def projection_month(month: JalaliMonth, state: DrawState | None = None) -> JalaliMonth:
+    """The month "if the draw ran now" is about: ``month`` until its draw has run, then the next one.
+
+    ``state`` is ``month``'s draw state when the caller has it (saves a query).
+    """
+    drawn = state.draw is not None if state is not None else Draw.objects.filter(month=month).exists()
+    return month.next() if drawn else month
+
+
 def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:
     """ "If the draw ran now": the draw's report for ``month`` (default: the current month).
 
