@@ -215,7 +215,31 @@ class Loan(models.Model):
         }
 
 
-class Payment(models.Model):
+class CheckedWithBitpin(models.Model):
+    """What money checked with Bitpin carries, coming in (Payment) or going out (Payout): the
+    decision — who made it, when, and the note saying why — and the bookkeeping of the retry sweep
+    (fund.verification writes both, for either kind)."""
+
+    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("verified or rejected by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    note = models.TextField(_("verification note"), blank=True)
+    # Bitpin checks that failed for a passing reason: the sweep retries with back-off.
+    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
+    last_error = models.TextField(_("last verification error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Payment(CheckedWithBitpin):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
         VERIFIED = "verified", _("verified")
@@ -252,20 +276,6 @@ class Payment(models.Model):
         null=True,
         blank=True,
     )
-    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("verified or rejected by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    note = models.TextField(_("verification note"), blank=True)
-    # Bitpin checks that failed for a passing reason: the sweep retries with back-off.
-    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
-    last_error = models.TextField(_("last verification error"), blank=True)
-    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
 
     history = HistoricalRecords()
 
@@ -409,7 +419,7 @@ class ImportJob(models.Model):
         return f"{self.kind}: {self.file_name}"
 
 
-class Payout(models.Model):
+class Payout(CheckedWithBitpin):
     """USDT sent from the fund's wallet: a loan to its winner, or a refund to a member who leaves.
 
     Recorded by the operator with the Bitpin transfer id, checked with Bitpin like a payment
@@ -444,20 +454,6 @@ class Payout(models.Model):
         null=True,
         blank=True,
     )
-    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("verified or rejected by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    note = models.TextField(_("verification note"), blank=True)
-    # The same retry bookkeeping as a payment's: the one sweep retries both (fund.verification).
-    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
-    last_error = models.TextField(_("last verification error"), blank=True)
-    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
 
     history = HistoricalRecords()
 

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fund import bitpin, ledger, loans, notifications, proof, tasks, verification
 from fund.bulk import copy_rows
@@ -343,9 +343,11 @@ def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
                 [(claimed.pk, claimed.loan_id, claimed.repayment)], pending_counts=False, excluding_payment=claimed.pk
             ).get(claimed.pk)
         if refusal is not None:
-            _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
+            verification.decide(
+                claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal}
+            )
             return claimed
-        _decide(claimed, VERIFIED, by, note)
+        verification.decide(claimed, VERIFIED, by, note)
         notifications.payment_verified(claimed)
         if claimed.loan_id and claimed.repayment > ZERO:
             loans.settle_if_repaid(claimed.loan)
@@ -358,7 +360,7 @@ def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
     Raises PaymentRefused when the payment was rejected instead (it would overpay its loan): the
     rejection stands, and the operator reads why.
     """
-    decided = mark_verified(payment=payment, by=by, note=_required_note(note))
+    decided = mark_verified(payment=payment, by=by, note=verification.required_note(note, PaymentRefused))
     if decided.status == REJECTED:
         raise PaymentRefused(decided.note)
     return decided
@@ -366,38 +368,21 @@ def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
 
 def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
     """The payment will never count; the member may submit the month again."""
-    note = _required_note(note)
+    note = verification.required_note(note, PaymentRefused)
     with transaction.atomic():
         claimed = _claim_pending(payment)
-        _decide(claimed, REJECTED, by, note)
+        verification.decide(claimed, REJECTED, by, note)
         notifications.payment_rejected(claimed)
     return claimed
 
 
-def _required_note(note: str | None) -> str:
-    note = (note or "").strip()
-    if not note:
-        raise PaymentRefused(_("Write a note saying why."), "note")
-    return note
+_ALREADY_DECIDED = gettext_lazy(
+    "This payment is already %(status)s; only pending payments can be verified or rejected."
+)
 
 
 def _claim_pending(payment: Payment) -> Payment:
-    """Lock the payment's row and make sure nobody has decided it yet (the decision is taken once)."""
-    claimed = Payment.objects.select_for_update(of=("self",)).select_related("loan").get(pk=payment.pk)
-    if claimed.status != PENDING:
-        message = _("This payment is already %(status)s; only pending payments can be verified or rejected.")
-        raise PaymentRefused(message % {"status": claimed.get_status_display()})
-    return claimed
-
-
-def _decide(payment: Payment, status: str, by: User | None, note: str) -> None:
-    payment.status = status
-    payment.verified_by = by
-    payment.verified_at = timezone.now()
-    payment.note = note
-    payment.next_attempt_at = None
-    payment.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
-    ledger.draw_inputs_changed()
+    return verification.claim_pending(payment, PaymentRefused, _ALREADY_DECIDED)
 
 
 # --- verifying with Bitpin -------------------------------------------------------------------------

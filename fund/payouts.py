@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fund import bitpin, ledger, loans, notifications, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
@@ -227,7 +228,7 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
     """The money has left the wallet: a loan becomes active, a leaving member inactive."""
     with transaction.atomic():
         claimed = _claim_pending(payout)
-        _decide(claimed, VERIFIED, by, note)
+        verification.decide(claimed, VERIFIED, by, note)
         notifications.payout_verified(claimed)
         if claimed.kind == Payout.Kind.LOAN:
             loans.mark_paid_out(claimed.loan)
@@ -238,43 +239,24 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
 
 def verify_payout_by_hand(*, payout: Payout, by: User, note: str) -> Payout:
     """The operator checked the transfer themselves; the note says how (required)."""
-    return mark_payout_verified(payout=payout, by=by, note=_required_note(note))
+    return mark_payout_verified(payout=payout, by=by, note=verification.required_note(note, PayoutRefused))
 
 
 def reject_payout(*, payout: Payout, by: User | None, note: str) -> Payout:
     """The transfer will never count: the loan stays awaiting payout (the member stays leaving)
     until the operator records the payout again."""
-    note = _required_note(note)
+    note = verification.required_note(note, PayoutRefused)
     with transaction.atomic():
         claimed = _claim_pending(payout)
-        _decide(claimed, REJECTED, by, note)
+        verification.decide(claimed, REJECTED, by, note)
     return claimed
 
 
-def _required_note(note: str | None) -> str:
-    note = (note or "").strip()
-    if not note:
-        raise PayoutRefused(_("Write a note saying why."), "note")
-    return note
+_ALREADY_DECIDED = gettext_lazy("This payout is already %(status)s; only pending payouts can be verified or rejected.")
 
 
 def _claim_pending(payout: Payout) -> Payout:
-    """Lock the payout's row and make sure nobody has decided it yet (the decision is taken once)."""
-    claimed = Payout.objects.select_for_update(of=("self",)).select_related("loan").get(pk=payout.pk)
-    if claimed.status != PENDING:
-        message = _("This payout is already %(status)s; only pending payouts can be verified or rejected.")
-        raise PayoutRefused(message % {"status": claimed.get_status_display()})
-    return claimed
-
-
-def _decide(payout: Payout, status: str, by: User | None, note: str) -> None:
-    payout.status = status
-    payout.verified_by = by
-    payout.verified_at = timezone.now()
-    payout.note = note
-    payout.next_attempt_at = None
-    payout.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
-    ledger.draw_inputs_changed()
+    return verification.claim_pending(payout, PayoutRefused, _ALREADY_DECIDED)
 
 
 # --- checking with Bitpin ---------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ attempt scheduled. The scheduled sweep retries whatever is due, for every kind a
 
 Each kind is a ``Checked``: its model (with ``status``, ``attempts``, ``last_error``,
 ``next_attempt_at`` and ``created_at``), how to ask Bitpin about one record, and how to apply an
-answer (the kind's own service: fund.payments, fund.payouts). Nothing here decides a record.
+answer (the kind's own service: fund.payments, fund.payouts). Nothing here decides a record;
+what the services share is how a decision is taken and written: once, under the record's row lock
+(``claim_pending``, ``decide``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
-from fund import bitpin
+from fund import bitpin, ledger
 
 PENDING = "pending"
 
@@ -71,6 +74,41 @@ def record_retry(record: Model, error: str) -> None:
         last_error=error,
         next_attempt_at=timezone.now() + retry_delay(attempts),
     )
+
+
+# --- deciding: once, under the record's row lock ----------------------------------------------------
+
+
+def claim_pending[R: Model](record: R, refusal: Callable[[str], Exception], already_decided: str) -> R:
+    """Lock the record's row and make sure nobody has decided it yet: the decision is taken once,
+    so Bitpin's answer racing a manual decision decides once. Otherwise raises ``refusal`` with the
+    kind's ``already_decided`` message (``%(status)s`` is the record's status)."""
+    claimed = type(record).objects.select_for_update(of=("self",)).select_related("loan").get(pk=record.pk)
+    if claimed.status != PENDING:
+        raise refusal(str(already_decided) % {"status": claimed.get_status_display()})
+    return claimed
+
+
+def decide(record: Model, status: str, by: Model | None, note: str) -> None:
+    """Write the decision on a record ``claim_pending`` returned: who, when, why; no more retries."""
+    record.status = status
+    record.verified_by = by
+    record.verified_at = timezone.now()
+    record.note = note
+    record.next_attempt_at = None
+    record.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
+    ledger.draw_inputs_changed()
+
+
+def required_note(note: str | None, refusal: Callable[[str, str], Exception]) -> str:
+    """A decision by hand says why: the note, or ``refusal`` (on the form's ``note`` field)."""
+    note = (note or "").strip()
+    if not note:
+        raise refusal(_("Write a note saying why."), "note")
+    return note
+
+
+# --- the sweep --------------------------------------------------------------------------------------
 
 
 def sweep(kinds: list[Checked] | None = None) -> int:
