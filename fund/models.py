@@ -216,10 +216,16 @@ class Loan(models.Model):
 
 
 class CheckedWithBitpin(models.Model):
-    """What money checked with Bitpin carries, coming in (Payment) or going out (Payout): the
-    decision — who made it, when, and the note saying why — and the bookkeeping of the retry sweep
-    (fund.verification writes both, for either kind)."""
+    """What money checked with Bitpin carries, coming in (Payment) or going out (Payout): its
+    status, the decision — who made it, when, and the note saying why — and the bookkeeping of the
+    retry sweep (fund.verification writes both, for either kind)."""
 
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        VERIFIED = "verified", _("verified")
+        REJECTED = "rejected", _("rejected")
+
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -240,11 +246,6 @@ class CheckedWithBitpin(models.Model):
 
 
 class Payment(CheckedWithBitpin):
-    class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        VERIFIED = "verified", _("verified")
-        REJECTED = "rejected", _("rejected")
-
     class Source(models.TextChoices):
         MEMBER = "member", _("member page")
         ADMIN = "admin", _("admin")
@@ -265,7 +266,6 @@ class Payment(CheckedWithBitpin):
         blank=True,
     )
     bitpin_id = models.CharField(_("Bitpin payment id"), max_length=100, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MEMBER)
     created_at = models.DateTimeField(_("submitted"), auto_now_add=True)
     submitted_by = models.ForeignKey(
@@ -430,11 +430,6 @@ class Payout(CheckedWithBitpin):
         LOAN = "loan", _("loan payout")
         REFUND = "refund", _("refund")
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        VERIFIED = "verified", _("verified")
-        REJECTED = "rejected", _("rejected")
-
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="payouts"
@@ -444,7 +439,6 @@ class Payout(CheckedWithBitpin):
     )
     amount = AmountField(_("amount (USDT)"))
     transfer_id = models.CharField(_("Bitpin transfer id"), max_length=100)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

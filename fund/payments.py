@@ -22,8 +22,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import httpx
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -49,10 +47,6 @@ class PaymentRefused(Exception):
         self.message = str(message)
         self.field = field
         self.code = code
-
-
-def no_key_note() -> str:
-    return _("not checked: no Bitpin key configured")
 
 
 # --- submitting -------------------------------------------------------------------------------
@@ -389,46 +383,13 @@ def _claim_pending(payment: Payment) -> Payment:
 
 
 def verify_with_bitpin(*, payment_id: int) -> str:
-    """The verification job: ask Bitpin about one pending payment and apply the answer.
-
-    Idempotent: a payment that is no longer pending is left alone, so a redelivered job or one
-    racing a manual verification changes nothing. Returns a line for the job's result.
-    """
-    payment = Payment.objects.filter(pk=payment_id).first()
-    if payment is None:
-        return f"payment {payment_id} does not exist"
-    if payment.status != PENDING:
-        return f"payment {payment_id} is already {payment.status}"
-    return apply_answer(payment, ask_bitpin(payment))
-
-
-def ask_bitpin(payment: Payment, client: httpx.Client | None = None) -> bitpin.Answer:
-    """Bitpin's answer about a payment; no network at all when no key is configured (development)."""
-    if not settings.BITPIN_API_KEY:
-        return bitpin.Answer(bitpin.Outcome.VERIFIED, no_key_note())
-    return bitpin.check_payment(payment.bitpin_id, payment.total, client=client)
-
-
-def apply_answer(payment: Payment, answer: bitpin.Answer) -> str:
-    try:
-        if answer.outcome == bitpin.Outcome.VERIFIED:
-            mark_verified(payment=payment, by=None, note=answer.detail)
-        elif answer.outcome == bitpin.Outcome.REJECTED:
-            reject_payment(payment=payment, by=None, note=answer.detail)
-        else:
-            verification.record_retry(payment, answer.detail)
-    except PaymentRefused:
-        # Someone decided the payment while Bitpin was answering: their decision stands.
-        return f"payment {payment.pk} was decided meanwhile; Bitpin said {answer.outcome}"
-    return f"payment {payment.pk}: {answer.outcome}: {answer.detail}"
+    """The verification job: ask Bitpin about one pending payment and apply the answer (idempotent)."""
+    return CHECKED.check(payment_id)
 
 
 def requeue_verification(*, payment_ids: list[int]) -> int:
     """Queue a Bitpin check for each pending payment among ``payment_ids``; returns how many."""
-    pending = list(Payment.objects.filter(pk__in=payment_ids, status=PENDING).values_list("pk", flat=True))
-    for pk in pending:
-        tasks.queue(tasks.VERIFY_PAYMENT, pk)
-    return len(pending)
+    return CHECKED.requeue(payment_ids)
 
 
 def sweep_pending_payments() -> int:
@@ -443,4 +404,11 @@ retry_delay = verification.retry_delay  # the back-off between attempts, the sam
 
 
 # The retry sweep (fund.verification) checks payments as one of its kinds.
-CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)
+CHECKED = verification.Checked(
+    model=Payment,
+    ask=lambda payment, client: bitpin.check_payment(payment.bitpin_id, payment.total, client=client),
+    verify=lambda payment, note: mark_verified(payment=payment, by=None, note=note),
+    reject=lambda payment, note: reject_payment(payment=payment, by=None, note=note),
+    refused=PaymentRefused,
+    task=tasks.VERIFY_PAYMENT,
+)

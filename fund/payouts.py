@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -46,10 +44,6 @@ class PayoutRefused(Exception):
         super().__init__(message)
         self.message = str(message)
         self.field = field
-
-
-def no_key_note() -> str:
-    return _("not checked: no Bitpin key configured")
 
 
 # --- loan payouts ---------------------------------------------------------------------------------
@@ -264,41 +258,20 @@ def _claim_pending(payout: Payout) -> Payout:
 
 def verify_payout_with_bitpin(*, payout_id: int) -> str:
     """The verification job: ask Bitpin about one pending payout and apply the answer (idempotent)."""
-    payout = Payout.objects.filter(pk=payout_id).first()
-    if payout is None:
-        return f"payout {payout_id} does not exist"
-    if payout.status != PENDING:
-        return f"payout {payout_id} is already {payout.status}"
-    return apply_answer(payout, ask_bitpin(payout))
-
-
-def ask_bitpin(payout: Payout, client: httpx.Client | None = None) -> bitpin.Answer:
-    """Bitpin's answer about a transfer; no network at all when no key is configured (development)."""
-    if not settings.BITPIN_API_KEY:
-        return bitpin.Answer(bitpin.Outcome.VERIFIED, no_key_note())
-    return bitpin.check_transfer(payout.transfer_id, payout.amount, client=client)
-
-
-def apply_answer(payout: Payout, answer: bitpin.Answer) -> str:
-    try:
-        if answer.outcome == bitpin.Outcome.VERIFIED:
-            mark_payout_verified(payout=payout, by=None, note=answer.detail)
-        elif answer.outcome == bitpin.Outcome.REJECTED:
-            reject_payout(payout=payout, by=None, note=answer.detail)
-        else:
-            verification.record_retry(payout, answer.detail)
-    except PayoutRefused:
-        # Someone decided the payout while Bitpin was answering: their decision stands.
-        return f"payout {payout.pk} was decided meanwhile; Bitpin said {answer.outcome}"
-    return f"payout {payout.pk}: {answer.outcome}: {answer.detail}"
+    return CHECKED.check(payout_id)
 
 
 def requeue_verification(*, payout_ids: list[int]) -> int:
     """Queue a Bitpin check for each pending payout among ``payout_ids``; returns how many."""
-    pending = list(Payout.objects.filter(pk__in=payout_ids, status=PENDING).values_list("pk", flat=True))
-    for pk in pending:
-        tasks.queue(tasks.VERIFY_PAYOUT, pk)
-    return len(pending)
+    return CHECKED.requeue(payout_ids)
 
 
-CHECKED = verification.Checked(model=Payout, ask=ask_bitpin, apply=apply_answer)
+# The retry sweep (fund.verification) checks payouts as one of its kinds.
+CHECKED = verification.Checked(
+    model=Payout,
+    ask=lambda payout, client: bitpin.check_transfer(payout.transfer_id, payout.amount, client=client),
+    verify=lambda payout, note: mark_payout_verified(payout=payout, by=None, note=note),
+    reject=lambda payout, note: reject_payout(payout=payout, by=None, note=note),
+    refused=PayoutRefused,
+    task=tasks.VERIFY_PAYOUT,
+)
