@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from fund.audit import AuditedHistory as HistoricalRecords
+from fund.audit import AuditedHistory
 from fund.jalali import JalaliMonthField
 from fund.money import AmountField
 
@@ -57,7 +57,7 @@ class User(AbstractUser):
     left_at = models.DateTimeField(_("left the fund at"), null=True, blank=True, editable=False)
 
     objects = FundUserManager()
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = AuditedHistory(excluded_fields=["password", "last_login"])
 
     class Meta:
         verbose_name = _("member")
@@ -131,7 +131,7 @@ class FundConfig(models.Model):
         help_text=_("A wallet reading further than this from the ledger is flagged."),
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("fund configuration")
@@ -191,7 +191,7 @@ class Loan(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("loan")
@@ -277,7 +277,7 @@ class Payment(CheckedWithBitpin):
         blank=True,
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("payment")
@@ -348,7 +348,7 @@ class Draw(models.Model):
 
     # A draw is never changed once run, so its history needs no second copy of the report: a row
     # per member, megabytes in a large fund, which would double the cost of writing every draw.
-    history = HistoricalRecords(excluded_fields=["report"])
+    history = AuditedHistory(excluded_fields=["report"])
 
     class Meta:
         verbose_name = _("draw")
@@ -449,7 +449,7 @@ class Payout(CheckedWithBitpin):
         blank=True,
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("payout")
@@ -510,7 +510,7 @@ class Reconciliation(models.Model):
     )
     taken_by_job = models.CharField(_("taken by job"), max_length=100, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("reconciliation")
@@ -554,7 +554,7 @@ class SeedCommitment(models.Model):
     beacon_round = models.PositiveBigIntegerField(_("beacon round"), null=True, blank=True)
 
     # The audit trail shows when each commitment was made and by whom, never the secret itself.
-    history = HistoricalRecords(excluded_fields=["secret"])
+    history = AuditedHistory(excluded_fields=["secret"])
 
     class Meta:
         verbose_name = _("seed commitment")
