@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from fund import coalesce
 from fund.jalali import JalaliMonth
 from fund.models import FundConfig, Loan, Payment, Payout, User
 from fund.money import ZERO, AmountField, money_add, money_sub, quantize
@@ -427,7 +428,7 @@ def draw_inputs_changed() -> None:
     connection = transaction.get_connection()
     if connection.in_atomic_block:
         connection.saghat_draw_inputs_written = True
-    transaction.on_commit(_new_version)
+    coalesce.after_commit_once("draw-inputs-version", _new_version)
 
 
 def draw_inputs_written_here() -> bool:

@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_q.tasks import async_task
 
-from fund import botapi
+from fund import botapi, coalesce
 from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
 from fund.models import (
     CHAT_CHANNELS,
@@ -406,7 +406,11 @@ def queue_delivery() -> None:
     """Queue the delivery job after the commit; robust: a broker failure never reaches the event."""
     from fund import tasks
 
-    transaction.on_commit(lambda: async_task(tasks.DELIVER_NOTIFICATIONS, group="notifications"), robust=True)
+    def deliver() -> None:
+        async_task(tasks.DELIVER_NOTIFICATIONS, group="notifications")
+
+    # One job delivers every waiting row: a sweep deciding many payments queues it once a second.
+    coalesce.after_commit_once("deliver-notifications", deliver, robust=True)
 
 
 # --- one line for each event's service -------------------------------------------------------------

@@ -39,12 +39,15 @@ def persian_active() -> bool:
 # --- digits ---------------------------------------------------------------------------------------
 
 # Pieces of HTML the text between them is taken from: comments, whole elements whose content is
-# not text (script, style, textarea), and tags.
+# not text (script, style, textarea), and tags. A tag ends at the first ">" outside its quoted
+# attribute values: Alpine's expressions hold ">" (unfold's ``items.length > 0``), and their digits
+# must stay Latin or the browser refuses the expression.
+_IN_TAG = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
 _HTML_PIECES = re.compile(
-    r"(<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|<textarea\b.*?</textarea\s*>|<[^>]*>)",
+    rf"(<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|<textarea\b.*?</textarea\s*>|<{_IN_TAG}>)",
     re.DOTALL | re.IGNORECASE,
 )
-_TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>")
+_TAG = re.compile(rf"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9-]*)({_IN_TAG})>")
 _KEEP_AS_TYPED = re.compile(r"""\btranslate\s*=\s*["']?no\b""", re.IGNORECASE)
 _CODE_ELEMENTS = frozenset({"pre", "code", "kbd", "samp"})
 _VOID_ELEMENTS = frozenset(

@@ -192,6 +192,65 @@ def test_a_post_without_the_csrf_token_changes_nothing(client, operator, pending
     assert Payment.objects.get(pk=pending[0].pk).status == Payment.Status.PENDING
 
 
+# --- the payment page's buttons open unfold's dialog (htmx) --------------------------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_the_payment_pages_verify_button_opens_a_dialog_and_its_get_changes_nothing(web, pending):
+    payment = pending[0]
+    url = reverse("admin:fund_payment_verify_by_hand_detail", args=(payment.pk,))
+    page = web.get(reverse("admin:fund_payment_change", args=(payment.pk,))).content.decode()
+    assert f'hx-get="{url}"' in page  # the button loads the dialog into the page, no navigation
+
+    dialog = web.get(url, **HTMX).content.decode()
+
+    assert 'id="dialog"' in dialog and 'name="note"' in dialog and 'name="confirmed"' in dialog
+    assert "Mark these payments verified?" in dialog
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+
+
+def test_the_dialog_refuses_a_post_without_a_note_and_says_why(web, pending):
+    url = reverse("admin:fund_payment_reject_detail", args=(pending[0].pk,))
+    response = web.post(url, {"confirmed": "yes", "note": "   "}, **HTMX)
+
+    assert response.status_code == 200 and "HX-Redirect" not in response.headers
+    assert "Write a note: it is required." in response.content.decode()
+    assert Payment.objects.get(pk=pending[0].pk).status == Payment.Status.PENDING
+
+
+def test_the_dialogs_post_decides_and_sends_the_browser_back_to_the_payment(web, operator, pending):
+    payment = pending[0]
+    url = reverse("admin:fund_payment_verify_by_hand_detail", args=(payment.pk,))
+    response = web.post(url, {"confirmed": "yes", "note": "Seen on the Bitpin statement"}, **HTMX)
+
+    change = reverse("admin:fund_payment_change", args=(payment.pk,))
+    assert response.headers["HX-Redirect"] == change
+    payment.refresh_from_db()
+    assert (payment.status, payment.note, payment.verified_by) == (
+        Payment.Status.VERIFIED, "Seen on the Bitpin statement", operator
+    )  # fmt: skip
+    page = web.get(change)
+    assert messages_of(page) == ["1 payment verified."]
+    assert url not in page.content.decode()  # decided: the buttons are gone
+
+
+def test_the_dialog_reads_persian(web, pending):
+    url = reverse("admin:fund_payment_reject_detail", args=(pending[0].pk,))
+    dialog = web.get(url, HTTP_ACCEPT_LANGUAGE="fa", **HTMX).content.decode()
+    assert "رد پرداخت‌ها" in dialog and "یادداشت" in dialog and "انصراف" in dialog
+
+    refused = web.post(url, {"confirmed": "yes", "note": ""}, HTTP_ACCEPT_LANGUAGE="fa", **HTMX)
+    assert "یادداشت را بنویسید؛ الزامی است." in refused.content.decode()
+
+
+def test_a_dialog_address_with_no_such_payment_is_refused_not_a_server_error(web):
+    for object_id in ("999999", "not-a-number"):
+        url = reverse("admin:fund_payment_reject_detail", args=(object_id,))
+        assert web.post(url, {"confirmed": "yes", "note": "x"}).status_code in (403, 404), object_id
+
+
 # --- the list ---------------------------------------------------------------------------------------
 
 

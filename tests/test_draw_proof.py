@@ -530,6 +530,28 @@ def test_imported_history_is_not_the_months_first_payment(history, clock):
     assert draw.report["commitment"]["made_at_upgrade"] is False
 
 
+def test_importing_this_months_payments_publishes_its_commitment_before_writing_them(history, clock):
+    import tablib
+
+    from fund.imports import run_import
+
+    history.member("ann")
+    history.member("ben")
+    rows = [["ann", str(M - 1), "20"], ["ann", str(M), "20"], ["ben", str(M), "20"]]
+    file = tablib.Dataset(*rows, headers=["member", "month", "fee"])
+
+    preview = run_import(kind="payments", dataset=file, file_name="payments.csv", dry_run=True)
+    assert preview.ok and not SeedCommitment.objects.exists()  # a preview publishes nothing
+
+    clock.forward(minutes=5)
+    assert run_import(kind="payments", dataset=file, file_name="payments.csv").ok
+
+    commitment = SeedCommitment.objects.get()  # this month's only: the earlier month's draw needs none now
+    assert (commitment.month, commitment.made_by) == (M, "import")
+    assert all(commitment.created_at <= payment.created_at for payment in Payment.objects.filter(month=M))
+    assert run_draw(month=M).report["commitment"]["made_at_upgrade"] is False
+
+
 def test_the_hashes_composed_from_the_rows_are_those_of_the_whole_canonical_form(history):
     paid_members(history, ["ann", "ben", "نگار"])
     report = run_draw(month=M).report

@@ -102,6 +102,14 @@ WRITES: dict[str, tuple[Callable, str, str]] = {
         "Bob",
         "is not asking for a loan",
     ),
+    "the verification sweep settles a loan (its decisions coalesced)": (
+        lambda web, alice, bob: (
+            Payment.objects.filter(bitpin_id="bp-wait").update(next_attempt_at=THIS_MONTH.starts_at()),
+            payments.sweep_pending_payments(),
+        ),
+        "Bob",
+        "is not asking for a loan",
+    ),
     "the operator verifies by hand": (
         lambda web, alice, bob: payments.verify_by_hand(
             payment=Payment.objects.get(bitpin_id="bp-wait"), by=User.objects.get(username="operator"), note="bank"

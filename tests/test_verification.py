@@ -330,3 +330,44 @@ def test_the_sweep_asks_bitpin_concurrently(fake_bitpin, history, settings):
     elapsed = time.monotonic() - started
     assert Payment.objects.filter(status="verified").count() == len(payments)
     assert elapsed < 160 * 0.05 / 2  # one at a time would take 8 s
+
+
+@pytest.mark.django_db(transaction=True)  # each decision commits, as in production
+def test_a_sweep_queues_one_delivery_job_and_changes_the_draw_inputs_version_once_for_many_decisions(
+    fake_bitpin, history, monkeypatch
+):
+    from django.core.cache import cache
+
+    from fund import coalesce
+    from fund.models import Notification, User
+
+    monkeypatch.setattr(coalesce, "FLUSH_EVERY", 3600.0)  # the whole sweep is one flush
+    fake_bitpin.set_default("completed", amount="20")
+    payments = make_pending(history, 12)
+    User.objects.filter(payments__in=payments).update(email="member@example.org")
+    versions = []
+    monkeypatch.setattr(ledger, "_new_version", lambda real=ledger._new_version: versions.append(1) or real())
+    before = cache.get(ledger.DRAW_INPUTS_VERSION_KEY)
+
+    assert sweep_pending_payments() == 12
+
+    assert {reload(p).status for p in payments} == {"verified"}
+    # Every member still gets their own message; one job delivers them all.
+    assert Notification.objects.filter(event="payment_verified").count() == 12
+    assert [job.func for job in queued_jobs()].count(tasks.DELIVER_NOTIFICATIONS) == 1
+    assert versions == [1] and cache.get(ledger.DRAW_INPUTS_VERSION_KEY) != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_sweep_lets_other_processes_see_its_decisions_every_second(fake_bitpin, history, monkeypatch):
+    from fund import coalesce
+
+    monkeypatch.setattr(coalesce, "FLUSH_EVERY", 0.0)  # a sweep slower than the flush period
+    fake_bitpin.set_default("completed", amount="20")
+    make_pending(history, 3)
+    versions = []
+    monkeypatch.setattr(ledger, "_new_version", lambda: versions.append(1))
+
+    assert sweep_pending_payments() == 3
+
+    assert len(versions) == 3  # one flush after each decision: nothing waits for the sweep's end

@@ -1,9 +1,22 @@
-"""Confirmation pages for every action that changes something.
+"""The confirmation page, for the actions that do not fit unfold's action dialog.
 
-unfold's list, row and detail actions are plain GET links (unfold's ``@action`` views): a crawler or a
-prefetching browser would trigger them. So an action shows this page on GET and acts only on a
-POST with a valid CSRF token. Django's bulk actions are POSTs already, but they too pass through
-this page first (to confirm, and to collect the note where one is required).
+unfold's list, row and detail actions are plain GET links (unfold's ``@action`` views): a crawler or
+a prefetching browser would trigger them. So every action that changes something acts only on a
+POST with a valid CSRF token and ``confirmed=yes``; a GET only asks.
+
+Where the question is fixed and the operator types at most a note, the action uses unfold's dialog
+(``@action(dialog=...)``): verifying or rejecting one payment or payout by hand
+(fund.admin.decisions). The dialog's GET shows its form, and unfold calls the action only after a
+valid POST. The dialog does not fit the others, which stay on this page:
+- Django's bulk actions (a selection from the list): their POST carries the action's name and the
+  selected rows, and the dialog's form posts neither back (it posts its own fields to the address it
+  was opened from), so the confirming POST would lose the selection. This page re-posts it.
+- Actions whose question states figures for the row or the month before the operator agrees (the
+  payout's amount and recipient, a leaving member's refund, the wallet's expected balance, the draw's
+  month and whether it may run). The dialog's title and description are fixed when the class is
+  defined (figures would need a template of the form's own), and without JavaScript its address
+  shows a bare form with no page around it. Here the question, the figures and the form are one
+  page that works with or without JavaScript.
 """
 
 from __future__ import annotations
@@ -17,24 +30,12 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from unfold.widgets import UnfoldAdminTextareaWidget
 
 CONFIRMED = "confirmed"
 
 
 class ConfirmForm(forms.Form):
     """Nothing to type: the POST itself (with its CSRF token) is the confirmation."""
-
-
-class NoteForm(forms.Form):
-    note = forms.CharField(
-        label=_("Note"),
-        max_length=500,
-        strip=True,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
-        help_text=_("Required: why you decided this. It is kept on the payment and in its history."),
-        error_messages={"required": _("Write a note: it is required.")},
-    )
 
 
 def is_confirmed(request: HttpRequest) -> bool:

@@ -13,22 +13,23 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from fund import payments as services
+from fund import payments
 from fund.admin.base import FundModelAdmin
-from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
+from fund.admin.confirm import is_confirmed, render_confirmation
+from fund.admin.decisions import DecisionWords, HandDecisionMixin, decision_button
 from fund.admin.display import badge, loan_link, moment, money, month_label, person, typed
 from fund.admin.filters import JalaliMonthFilter
 from fund.admin.imports import PaymentImportExportMixin
 from fund.jalali import JalaliMonth
-from fund.models import Payment
+from fund.models import Payment, User
 
 STATUS_LABELS = {
     Payment.Status.PENDING: "warning",
@@ -69,8 +70,8 @@ class RecordPaymentForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            services.check_payment(source=Payment.Source.ADMIN, **self.submission())
-        except services.PaymentRefused as refused:
+            payments.check_payment(source=Payment.Source.ADMIN, **self.submission())
+        except payments.PaymentRefused as refused:
             self.add_error(refused.field if refused.field in self.fields else None, refused.message)
         return cleaned
 
@@ -87,7 +88,7 @@ class RecordPaymentForm(forms.ModelForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
+class PaymentAdmin(HandDecisionMixin, FundModelAdmin, PaymentImportExportMixin):
     add_form = RecordPaymentForm
     list_display = (
         "month_display",
@@ -112,6 +113,15 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
     autocomplete_fields = ("member",)
     actions = ("verify_with_bitpin", "verify_by_hand", "reject")
     actions_detail = ("verify_by_hand_detail", "reject_detail")
+    decision_words = DecisionWords(
+        verify_title=_("Verify by hand"),
+        verify_question=_("Mark these payments verified? Write why: the note is kept on each payment."),
+        reject_title=_("Reject payments"),
+        reject_question=_("Reject these payments? Write why: the member sees the note."),
+        verified=ngettext_lazy("%(count)d payment verified.", "%(count)d payments verified.", "count"),
+        rejected=ngettext_lazy("%(count)d payment rejected.", "%(count)d payments rejected.", "count"),
+    )
+    refusal = payments.PaymentRefused
     readonly_fields = (
         "member",
         "month_display",
@@ -179,13 +189,13 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
 
     def save_model(self, request: HttpRequest, obj: Payment, form: Any, change: bool) -> None:
         """Records the payment through the service; ``obj`` becomes the stored payment for the admin's log."""
-        payment = services.submit_payment(source=Payment.Source.ADMIN, submitted_by=request.user, **form.submission())
+        payment = payments.submit_payment(source=Payment.Source.ADMIN, submitted_by=request.user, **form.submission())
         vars(obj).update(vars(payment))
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         try:
             return super().add_view(request, form_url, extra_context)
-        except services.PaymentRefused as refused:
+        except payments.PaymentRefused as refused:
             # Another submission landed between the form's check and the save (the admin's
             # transaction has rolled back): say why and offer the form again.
             self.message_user(request, refused.message, messages.ERROR)
@@ -260,7 +270,7 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
                 bulk_action="verify_with_bitpin",
                 submit_label=_("Queue the checks"),
             )
-        queued = services.requeue_verification(payment_ids=[p.pk for p in selected])
+        queued = payments.requeue_verification(payment_ids=[p.pk for p in selected])
         self.message_user(
             request,
             ngettext(
@@ -273,69 +283,11 @@ class PaymentAdmin(FundModelAdmin, PaymentImportExportMixin):
         )
         return None
 
-    @action(description=_("Verify by hand, with a note"), permissions=["operate"])
-    def verify_by_hand(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
-        return self._decide(request, list(queryset.select_related("member")), verify=True, bulk_action="verify_by_hand")
+    # --- verify or reject by hand (fund.admin.decisions): the list's bulk actions and the page's buttons
 
-    @action(description=_("Reject, with a note"), permissions=["operate"])
-    def reject(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
-        return self._decide(request, list(queryset.select_related("member")), verify=False, bulk_action="reject")
+    verify_by_hand_detail = decision_button(decision_words, verify=True)
+    reject_detail = decision_button(decision_words, verify=False)
 
-    # --- the same on one payment's page ------------------------------------------------------------
-
-    def has_decide_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
-        """The page's verify and reject buttons: for operators, on a payment still pending."""
-        if not self.has_operate_permission(request):
-            return False
-        return object_id is None or Payment.objects.filter(pk=object_id, status=Payment.Status.PENDING).exists()
-
-    @action(description=_("Verify by hand"), icon="verified", permissions=["decide"], url_path="verify")
-    def verify_by_hand_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._decide_one(request, object_id, verify=True)
-
-    @action(description=_("Reject"), icon="block", permissions=["decide"], url_path="reject")
-    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._decide_one(request, object_id, verify=False)
-
-    def _decide_one(self, request: HttpRequest, object_id: str, *, verify: bool) -> HttpResponse:
-        payment = get_object_or_404(Payment.objects.select_related("member"), pk=object_id)
-        response = self._decide(request, [payment], verify=verify, bulk_action=None)
-        return response or redirect("admin:fund_payment_change", payment.pk)
-
-    def _decide(
-        self, request: HttpRequest, payments: list[Payment], *, verify: bool, bulk_action: str | None
-    ) -> HttpResponse | None:
-        """Verify or reject by hand: asks for the required note, then calls the service per payment."""
-        form = NoteForm(request.POST if is_confirmed(request) else None)
-        if not form.is_valid():
-            return render_confirmation(
-                request,
-                self,
-                title=_("Verify by hand") if verify else _("Reject payments"),
-                question=_("Mark these payments verified? Write why: the note is kept on each payment.")
-                if verify
-                else _("Reject these payments? Write why: the member sees the note."),
-                form=form,
-                objects=payments,
-                bulk_action=bulk_action,
-                submit_label=_("Verify") if verify else _("Reject"),
-                danger=not verify,
-            )
-        service = services.verify_by_hand if verify else services.reject_payment
-        done, refusals = 0, []
-        for payment in payments:
-            try:
-                service(payment=payment, by=request.user, note=form.cleaned_data["note"])
-                done += 1
-            except services.PaymentRefused as refused:
-                refusals.append(f"{payment}: {refused.message}")
-        if done:
-            text = (
-                ngettext("%(count)d payment verified.", "%(count)d payments verified.", done)
-                if verify
-                else ngettext("%(count)d payment rejected.", "%(count)d payments rejected.", done)
-            )
-            self.message_user(request, text % {"count": done}, messages.SUCCESS)
-        for refusal in refusals:
-            self.message_user(request, refusal, messages.ERROR)
-        return None
+    def decide_by_hand(self, payment: Payment, *, verify: bool, by: User, note: str) -> None:
+        decide = payments.verify_by_hand if verify else payments.reject_payment
+        decide(payment=payment, by=by, note=note)

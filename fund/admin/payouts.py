@@ -12,19 +12,19 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 
-from fund import payouts as services
+from fund import payouts
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.confirm import NoteForm, is_confirmed, render_confirmation
+from fund.admin.confirm import is_confirmed, render_confirmation
+from fund.admin.decisions import DecisionWords, HandDecisionMixin, decision_button
 from fund.admin.display import badge, change_link, loan_link, moment, money, person
-from fund.models import Payout
+from fund.models import Payout, User
 
 STATUS_LABELS = {
     Payout.Status.PENDING: "warning",
@@ -67,7 +67,7 @@ class MemberPayoutInline(PayoutInline):
 
 
 @admin.register(Payout)
-class PayoutAdmin(FundModelAdmin):
+class PayoutAdmin(HandDecisionMixin, FundModelAdmin):
     list_display = (
         "recorded_display",
         "kind_display",
@@ -84,6 +84,15 @@ class PayoutAdmin(FundModelAdmin):
     ordering = ("-created_at", "-id")
     actions = ("verify_with_bitpin", "verify_by_hand", "reject")
     actions_detail = ("verify_by_hand_detail", "reject_detail")
+    decision_words = DecisionWords(
+        verify_title=_("Verify payouts by hand"),
+        verify_question=_("Mark these payouts verified? Write how you checked: the note is kept on each."),
+        reject_title=_("Reject payouts"),
+        reject_question=_("Reject these payouts? The loan keeps waiting for its payout (the member stays leaving)."),
+        verified=ngettext_lazy("%(count)d payout verified.", "%(count)d payouts verified.", "count"),
+        rejected=ngettext_lazy("%(count)d payout rejected.", "%(count)d payouts rejected.", "count"),
+    )
+    refusal = payouts.PayoutRefused
     fieldsets = (
         (None, {"fields": ("kind_display", "member", "loan_display", "amount_display", "transfer_id")}),
         (
@@ -179,7 +188,7 @@ class PayoutAdmin(FundModelAdmin):
                 bulk_action="verify_with_bitpin",
                 submit_label=_("Queue the checks"),
             )
-        queued = services.requeue_verification(payout_ids=[p.pk for p in selected])
+        queued = payouts.requeue_verification(payout_ids=[p.pk for p in selected])
         text = ngettext(
             "%(count)d payout was queued for a Bitpin check.",
             "%(count)d payouts were queued for a Bitpin check.",
@@ -188,66 +197,11 @@ class PayoutAdmin(FundModelAdmin):
         self.message_user(request, text % {"count": queued}, messages.SUCCESS if queued else messages.WARNING)
         return None
 
-    @action(description=_("Verify by hand, with a note"), permissions=["operate"])
-    def verify_by_hand(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
-        return self._decide(request, list(queryset.select_related("member")), verify=True, bulk_action="verify_by_hand")
+    # --- verify or reject by hand (fund.admin.decisions): the list's bulk actions and the page's buttons
 
-    @action(description=_("Reject, with a note"), permissions=["operate"])
-    def reject(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
-        return self._decide(request, list(queryset.select_related("member")), verify=False, bulk_action="reject")
+    verify_by_hand_detail = decision_button(decision_words, verify=True)
+    reject_detail = decision_button(decision_words, verify=False)
 
-    def has_decide_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
-        """The page's verify and reject buttons: for operators, on a payout still pending."""
-        if not self.has_operate_permission(request):
-            return False
-        return object_id is None or Payout.objects.filter(pk=object_id, status=Payout.Status.PENDING).exists()
-
-    @action(description=_("Verify by hand"), icon="verified", permissions=["decide"], url_path="verify")
-    def verify_by_hand_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._decide_one(request, object_id, verify=True)
-
-    @action(description=_("Reject"), icon="block", permissions=["decide"], url_path="reject")
-    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self._decide_one(request, object_id, verify=False)
-
-    def _decide_one(self, request: HttpRequest, object_id: str, *, verify: bool) -> HttpResponse:
-        payout = get_object_or_404(Payout.objects.select_related("member"), pk=object_id)
-        response = self._decide(request, [payout], verify=verify, bulk_action=None)
-        return response or redirect("admin:fund_payout_change", payout.pk)
-
-    def _decide(
-        self, request: HttpRequest, payouts: list[Payout], *, verify: bool, bulk_action: str | None
-    ) -> HttpResponse | None:
-        form = NoteForm(request.POST if is_confirmed(request) else None)
-        if not form.is_valid():
-            return render_confirmation(
-                request,
-                self,
-                title=_("Verify payouts by hand") if verify else _("Reject payouts"),
-                question=_("Mark these payouts verified? Write how you checked: the note is kept on each.")
-                if verify
-                else _("Reject these payouts? The loan keeps waiting for its payout (the member stays leaving)."),
-                form=form,
-                objects=payouts,
-                bulk_action=bulk_action,
-                submit_label=_("Verify") if verify else _("Reject"),
-                danger=not verify,
-            )
-        service = services.verify_payout_by_hand if verify else services.reject_payout
-        done, refusals = 0, []
-        for payout in payouts:
-            try:
-                service(payout=payout, by=request.user, note=form.cleaned_data["note"])
-                done += 1
-            except services.PayoutRefused as refused:
-                refusals.append(f"{payout}: {refused.message}")
-        if done:
-            text = (
-                ngettext("%(count)d payout verified.", "%(count)d payouts verified.", done)
-                if verify
-                else ngettext("%(count)d payout rejected.", "%(count)d payouts rejected.", done)
-            )
-            self.message_user(request, text % {"count": done}, messages.SUCCESS)
-        for refusal in refusals:
-            self.message_user(request, refusal, messages.ERROR)
-        return None
+    def decide_by_hand(self, payout: Payout, *, verify: bool, by: User, note: str) -> None:
+        decide = payouts.verify_payout_by_hand if verify else payouts.reject_payout
+        decide(payout=payout, by=by, note=note)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 
+from fund import proof
 from fund.imports.base import LOOKUP_ALL_ABOVE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, BitpinIdWidget, MemberWidget, MonthWidget
 from fund.imports.loans import KnownLoan, Repayment, loans_of, repayments_of
@@ -175,6 +176,10 @@ class PaymentResource(HistoryResource):
                  "granted": ", ".join(str(loan.month) for loan in owed), "first": owed[0].month})  # fmt: skip
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        # The current month's seed commitment comes before any of its payments, imported ones too
+        # (DESIGN.md, "Proof of the draw"): members can see it before the month's draw.
+        if any(values["month"] == self.latest for values in rows):
+            proof.ensure_commitment(self.latest, made_by="import")
         write_history_payments(self.history_row(values) for values in rows)
 
     def history_row(self, values: dict[str, Any]) -> dict[str, Any]:
