@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from fund import botapi, ledger
 from fund.jalali import JalaliMonth
-from fund.models import CHAT_CHANNELS, BotCursor, Channel, ChannelOptOut, ChatLink, Draw, Payment, User
+from fund.models import CHAT_CHANNELS, BotCursor, Channel, ChannelOptOut, ChatLink, Payment, User
 from fund.notifications import localize
 
 log = logging.getLogger(__name__)
@@ -239,14 +239,12 @@ def _status(member: User) -> str:
 
 
 def _ranking(member: User) -> str:
-    from fund import draw as draws
+    from fund import draw
 
     language = translation.get_language() or "fa"
-    month = JalaliMonth.current()
-    # As on the member page: this month until its draw has run, then the next one.
-    target = month.next() if Draw.objects.filter(month=month).exists() else month
-    report = draws.current_projection(target)
-    index = draws.report_index(report)
+    target = draw.projection_month(JalaliMonth.current())  # as on the member page
+    report = draw.current_projection(target)
+    index = draw.report_index(report)
     position = index.positions.get(member.pk)
     values = {"month": localize(target, language)}
     if position is None:
@@ -257,7 +255,7 @@ def _ranking(member: User) -> str:
         return _("Projected draw of %(month)s: you are number %(rank)s of %(total)s eligible members.") % values
     return _("You are out of the projected draw of %(month)s (reason: %(reason)s).") % {
         **values,
-        "reason": draws.reason_label(row.get("reason")),
+        "reason": draw.reason_label(row.get("reason")),
     }
 
 

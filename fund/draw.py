@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from django.core.cache import cache
@@ -24,7 +23,7 @@ from fund.deadline import Deadline, payment_deadline
 from fund.jalali import JalaliMonth
 from fund.ledger import MemberFactors
 from fund.models import Draw, FundConfig, SeedCommitment, User
-from fund.money import ZERO, format_usdt
+from fund.money import ZERO, canonical_amount, format_usdt
 
 # Why a member is out of a draw. Codes are stored in reports: never rename one.
 REASONS: dict[str, Any] = {
@@ -104,15 +103,6 @@ REPORT_FORMAT = 2
 # --- the report: one builder for the draw and the projection ------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _money(amount: Decimal) -> str:
-    """A plain decimal string without trailing zeros: "123.45", "100", "0".
-
-    Remembered: a report writes five amounts for each of thousands of members, and few differ.
-    """
-    return f"{amount.normalize():f}"
-
-
 def _out_reason(factors: MemberFactors, *, deadline_passed: bool) -> str | None:
     """DESIGN.md §2 and "Payment deadline", checked in this order so each member gets the first
     reason that applies. The verifier (fund/static/fund/verify_draw.py) checks them in the same order
@@ -135,14 +125,14 @@ def _row(factors: MemberFactors) -> dict[str, Any]:
         "member_id": factors.member_id,
         "username": factors.username,
         "name": factors.display_name,
-        "balance": _money(factors.balance),
+        "balance": canonical_amount(factors.balance),
         "months_without_loan": factors.months_without_loan,
         "loan_payment_count": factors.loan_payment_count,
-        "last_payment_amount": _money(factors.last_payment_amount),
-        "previous_loan_amount": _money(factors.previous_loan_amount),
-        "total_loan_amount_received": _money(factors.total_loan_amount_received),
+        "last_payment_amount": canonical_amount(factors.last_payment_amount),
+        "previous_loan_amount": canonical_amount(factors.previous_loan_amount),
+        "total_loan_amount_received": canonical_amount(factors.total_loan_amount_received),
         "total_loans_received": factors.total_loans_received,
-        "loan_request_amount": _money(factors.loan_request_amount),
+        "loan_request_amount": canonical_amount(factors.loan_request_amount),
         "paid_this_month": factors.paid_this_month,
         "is_leaving": factors.is_leaving,
         "has_open_loan": factors.has_open_loan,
@@ -181,7 +171,7 @@ def build_report(
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["username"]))
     return {
         "month": str(month),
-        "fund_cash": _money(fund_cash),
+        "fund_cash": canonical_amount(fund_cash),
         "seed": None,
         "pool": sorted(row["member_id"] for row in rows if row["rank"] == 1),
         "winner_id": None,
@@ -475,6 +465,15 @@ def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
         unpaid_count=refusal.unpaid_count,
         deadline=deadline,
     )
+
+
+def projection_month(month: JalaliMonth, state: DrawState | None = None) -> JalaliMonth:
+    """The month "if the draw ran now" is about: ``month`` until its draw has run, then the next one.
+
+    ``state`` is ``month``'s draw state when the caller has it (saves a query).
+    """
+    drawn = state.draw is not None if state is not None else Draw.objects.filter(month=month).exists()
+    return month.next() if drawn else month
 
 
 def project_ranking(month: JalaliMonth | None = None) -> dict[str, Any]:

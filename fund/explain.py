@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from fund.jalali import JalaliMonth
-from fund.money import ZERO
+from fund.money import ZERO, canonical_amount
 from fund.statement import FEE, LOAN, REPAYMENT, StatementRow
 
 FACTOR_LABELS: dict[str, Any] = {
@@ -72,10 +72,6 @@ class Explanation:
         return [", ".join(self.counted.get(n, [])) for n in range(1, self.line_count + 1)]
 
 
-def _plain(amount: Decimal) -> str:
-    return f"{amount.normalize():f}" if amount else "0"
-
-
 def explain(rows: list[StatementRow], month: JalaliMonth, report_row: dict[str, Any] | None) -> Explanation:
     numbered = list(enumerate(rows, start=1))
     fees = [(n, r) for n, r in numbered if r.kind == FEE and r.month <= month]
@@ -91,15 +87,15 @@ def explain(rows: list[StatementRow], month: JalaliMonth, report_row: dict[str, 
         return sum((r.amount for _n, r in pairs), ZERO)
 
     found = {
-        "balance": (_plain(total(fees)), fees),
+        "balance": (canonical_amount(total(fees)), fees),
         "months_without_loan": (str(len(without)), without),
         "loan_payment_count": (str(len(repayments)), repayments),
-        "last_payment_amount": (_plain(total(last)), last),
+        "last_payment_amount": (canonical_amount(total(last)), last),
         "previous_loan_amount": (
-            _plain(latest_loan[1].amount) if latest_loan else "0",
+            canonical_amount(latest_loan[1].amount) if latest_loan else "0",
             [latest_loan] if latest_loan else [],
         ),
-        "total_loan_amount_received": (_plain(total(loans)), loans),
+        "total_loan_amount_received": (canonical_amount(total(loans)), loans),
         "total_loans_received": (str(len(loans)), loans),
     }
     factors, counted = [], {}

@@ -48,6 +48,15 @@ def to_persian_digits(text: str) -> str:
     return str(text).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
 
 
+# Persian writes the thousands separator and the decimal point with their own marks.
+_PERSIAN_NUMBER_MARKS = str.maketrans({",": "٬", ".": "٫"})
+
+
+def to_persian_number(text: str) -> str:
+    """A number's text in Persian: its digits and its marks (1,234.50 → ۱٬۲۳۴٫۵۰)."""
+    return to_persian_digits(str(text).translate(_PERSIAN_NUMBER_MARKS))
+
+
 def in_language_digits(text: str) -> str:
     """``text`` with Persian digits while Persian is active, as it is otherwise."""
     return to_persian_digits(text) if (translation.get_language() or "").startswith("fa") else str(text)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Protocol
 
 from django.db import transaction
 from django.db.models import Max, OuterRef, Q, Sum
@@ -96,6 +97,27 @@ def history_loan(
     loan.state = state
     loan.note = note
     return loan
+
+
+class _HistoryLoan(Protocol):
+    """A loan as the history import knows it: recorded already (with ``pk``) or in the file."""
+
+    pk: int | None
+    month: JalaliMonth
+    state: str
+
+
+def history_states(recorded: list[_HistoryLoan], added: list[_HistoryLoan]) -> tuple[list[str], list[int]]:
+    """One member's loans brought from the past: the state of each loan in ``added``, and which of
+    the ``recorded`` ones to settle first (``settle_earlier_loans``).
+
+    Only the member's latest loan can be active (one loan at a time, DESIGN.md "Loan"): earlier
+    ones were settled before it was granted. The payment import confirms the states from the
+    repayments (``recompute_states``).
+    """
+    latest = max([*recorded, *added], key=lambda loan: loan.month)
+    states = [ACTIVE if loan is latest else SETTLED for loan in added]
+    return states, [loan.pk for loan in recorded if loan is not latest and loan.state == ACTIVE and loan.pk]
 
 
 def write_history_loans(loans: list[Loan], *, batch_size: int = 5000) -> list[Loan]:

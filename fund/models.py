@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from fund.audit import AuditedHistory as HistoricalRecords
+from fund.audit import AuditedHistory
 from fund.jalali import JalaliMonthField
 from fund.money import AmountField
 
@@ -57,7 +57,7 @@ class User(AbstractUser):
     left_at = models.DateTimeField(_("left the fund at"), null=True, blank=True, editable=False)
 
     objects = FundUserManager()
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = AuditedHistory(excluded_fields=["password", "last_login"])
 
     class Meta:
         verbose_name = _("member")
@@ -131,7 +131,7 @@ class FundConfig(models.Model):
         help_text=_("A wallet reading further than this from the ledger is flagged."),
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("fund configuration")
@@ -191,7 +191,7 @@ class Loan(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("loan")
@@ -215,12 +215,37 @@ class Loan(models.Model):
         }
 
 
-class Payment(models.Model):
+class CheckedWithBitpin(models.Model):
+    """What money checked with Bitpin carries, coming in (Payment) or going out (Payout): its
+    status, the decision — who made it, when, and the note saying why — and the bookkeeping of the
+    retry sweep (fund.verification writes both, for either kind)."""
+
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
         VERIFIED = "verified", _("verified")
         REJECTED = "rejected", _("rejected")
 
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("verified or rejected by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    note = models.TextField(_("verification note"), blank=True)
+    # Bitpin checks that failed for a passing reason: the sweep retries with back-off.
+    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
+    last_error = models.TextField(_("last verification error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Payment(CheckedWithBitpin):
     class Source(models.TextChoices):
         MEMBER = "member", _("member page")
         ADMIN = "admin", _("admin")
@@ -241,7 +266,6 @@ class Payment(models.Model):
         blank=True,
     )
     bitpin_id = models.CharField(_("Bitpin payment id"), max_length=100, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MEMBER)
     created_at = models.DateTimeField(_("submitted"), auto_now_add=True)
     submitted_by = models.ForeignKey(
@@ -252,22 +276,8 @@ class Payment(models.Model):
         null=True,
         blank=True,
     )
-    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("verified or rejected by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    note = models.TextField(_("verification note"), blank=True)
-    # Bitpin checks that failed for a passing reason: the sweep retries with back-off.
-    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
-    last_error = models.TextField(_("last verification error"), blank=True)
-    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("payment")
@@ -338,7 +348,7 @@ class Draw(models.Model):
 
     # A draw is never changed once run, so its history needs no second copy of the report: a row
     # per member, megabytes in a large fund, which would double the cost of writing every draw.
-    history = HistoricalRecords(excluded_fields=["report"])
+    history = AuditedHistory(excluded_fields=["report"])
 
     class Meta:
         verbose_name = _("draw")
@@ -409,7 +419,7 @@ class ImportJob(models.Model):
         return f"{self.kind}: {self.file_name}"
 
 
-class Payout(models.Model):
+class Payout(CheckedWithBitpin):
     """USDT sent from the fund's wallet: a loan to its winner, or a refund to a member who leaves.
 
     Recorded by the operator with the Bitpin transfer id, checked with Bitpin like a payment
@@ -420,11 +430,6 @@ class Payout(models.Model):
         LOAN = "loan", _("loan payout")
         REFUND = "refund", _("refund")
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        VERIFIED = "verified", _("verified")
-        REJECTED = "rejected", _("rejected")
-
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="payouts"
@@ -434,7 +439,6 @@ class Payout(models.Model):
     )
     amount = AmountField(_("amount (USDT)"))
     transfer_id = models.CharField(_("Bitpin transfer id"), max_length=100)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -444,22 +448,8 @@ class Payout(models.Model):
         null=True,
         blank=True,
     )
-    verified_at = models.DateTimeField(_("verified or rejected at"), null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("verified or rejected by"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    note = models.TextField(_("verification note"), blank=True)
-    # The same retry bookkeeping as a payment's: the one sweep retries both (fund.verification).
-    attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
-    last_error = models.TextField(_("last verification error"), blank=True)
-    next_attempt_at = models.DateTimeField(_("next verification attempt"), null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("payout")
@@ -520,7 +510,7 @@ class Reconciliation(models.Model):
     )
     taken_by_job = models.CharField(_("taken by job"), max_length=100, blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistory()
 
     class Meta:
         verbose_name = _("reconciliation")
@@ -564,7 +554,7 @@ class SeedCommitment(models.Model):
     beacon_round = models.PositiveBigIntegerField(_("beacon round"), null=True, blank=True)
 
     # The audit trail shows when each commitment was made and by whom, never the secret itself.
-    history = HistoricalRecords(excluded_fields=["secret"])
+    history = AuditedHistory(excluded_fields=["secret"])
 
     class Meta:
         verbose_name = _("seed commitment")

@@ -1,4 +1,4 @@
-"""USDT amounts: parsing what people type, rounding, and the model and form fields that carry them.
+"""USDT amounts: parsing what people type, rounding, writing them, and the model and form fields that carry them.
 
 Money is always ``Decimal``, stored with 8 decimal places and at most 20 digits.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -14,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from fund.jalali import to_ascii_digits
+from fund.jalali import to_ascii_digits, to_persian_number
 from fund.text import has_format_marks
 
 DECIMAL_PLACES = 8
@@ -118,14 +119,30 @@ def round_up_to_cent(number: Decimal) -> Decimal:
     return quantize(number.quantize(CENT, rounding=ROUND_CEILING))
 
 
-def format_usdt(number: Decimal | None) -> str:
-    """Grouped thousands, trailing zeros trimmed but at least two decimals: 1,234.50."""
+def format_usdt(number: Decimal | None, *, grouped: bool = True, persian: bool = False) -> str:
+    """An amount written for people, the one way every page, message and export writes it:
+    trailing zeros trimmed but at least two decimals, thousands grouped (1,234.50).
+
+    ``grouped=False`` for files read back by programs (CSV, spreadsheets: 1234.50); ``persian``
+    for Persian text (۱٬۲۳۴٫۵۰). "" for None.
+    """
     if number is None:
         return ""
     number = quantize(Decimal(number))
-    text = f"{number:,.8f}".rstrip("0")
+    text = f"{number:{',' if grouped else ''}.8f}".rstrip("0")
     whole, _dot, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
+    text = f"{whole}.{fraction.ljust(2, '0')}"
+    return to_persian_number(text) if persian else text
+
+
+@lru_cache(maxsize=65536)
+def canonical_amount(amount: Decimal) -> str:
+    """An amount as the draw's report and the API write it, for programs rather than people: a
+    plain decimal without trailing zeros ("123.45", "100", "0"). The report's hash covers this text.
+
+    Remembered: a report writes five amounts for each of thousands of members, and few differ.
+    """
+    return f"{amount.normalize():f}"
 
 
 class AmountFormField(forms.CharField):
@@ -137,7 +154,7 @@ class AmountFormField(forms.CharField):
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, Decimal):
-            return format_usdt(value).replace(",", "")
+            return format_usdt(value, grouped=False)
         return value
 
     def to_python(self, value: Any) -> Decimal | None:

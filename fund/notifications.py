@@ -206,8 +206,6 @@ MESSAGES: dict[str, Message] = {
     ),
 }
 
-_PERSIAN_NUMBER = str.maketrans({",": "٬", ".": "٫"})
-
 
 def localize(value: Any, language: str) -> str:
     """One value of a message, written for ``language``: the same forms as the member page."""
@@ -215,8 +213,7 @@ def localize(value: Any, language: str) -> str:
     if isinstance(value, JalaliMonth):
         return value.label(language)
     if isinstance(value, Decimal):
-        text = format_usdt(value)
-        return to_persian_digits(text.translate(_PERSIAN_NUMBER)) if persian else text
+        return format_usdt(value, persian=persian)
     if isinstance(value, dt.datetime):
         text = jalali_date(value)
         return to_persian_digits(text) if persian else text

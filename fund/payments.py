@@ -22,11 +22,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import httpx
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fund import bitpin, ledger, loans, notifications, proof, tasks, verification
 from fund.bulk import copy_rows
@@ -49,10 +47,6 @@ class PaymentRefused(Exception):
         self.message = str(message)
         self.field = field
         self.code = code
-
-
-def no_key_note() -> str:
-    return _("not checked: no Bitpin key configured")
 
 
 # --- submitting -------------------------------------------------------------------------------
@@ -343,9 +337,11 @@ def mark_verified(*, payment: Payment, by: User | None, note: str) -> Payment:
                 [(claimed.pk, claimed.loan_id, claimed.repayment)], pending_counts=False, excluding_payment=claimed.pk
             ).get(claimed.pk)
         if refusal is not None:
-            _decide(claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal})
+            verification.decide(
+                claimed, REJECTED, by, _("Rejected instead of verified: %(reason)s") % {"reason": refusal}
+            )
             return claimed
-        _decide(claimed, VERIFIED, by, note)
+        verification.decide(claimed, VERIFIED, by, note)
         notifications.payment_verified(claimed)
         if claimed.loan_id and claimed.repayment > ZERO:
             loans.settle_if_repaid(claimed.loan)
@@ -358,7 +354,7 @@ def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
     Raises PaymentRefused when the payment was rejected instead (it would overpay its loan): the
     rejection stands, and the operator reads why.
     """
-    decided = mark_verified(payment=payment, by=by, note=_required_note(note))
+    decided = mark_verified(payment=payment, by=by, note=verification.required_note(note, PaymentRefused))
     if decided.status == REJECTED:
         raise PaymentRefused(decided.note)
     return decided
@@ -366,85 +362,34 @@ def verify_by_hand(*, payment: Payment, by: User, note: str) -> Payment:
 
 def reject_payment(*, payment: Payment, by: User | None, note: str) -> Payment:
     """The payment will never count; the member may submit the month again."""
-    note = _required_note(note)
+    note = verification.required_note(note, PaymentRefused)
     with transaction.atomic():
         claimed = _claim_pending(payment)
-        _decide(claimed, REJECTED, by, note)
+        verification.decide(claimed, REJECTED, by, note)
         notifications.payment_rejected(claimed)
     return claimed
 
 
-def _required_note(note: str | None) -> str:
-    note = (note or "").strip()
-    if not note:
-        raise PaymentRefused(_("Write a note saying why."), "note")
-    return note
+_ALREADY_DECIDED = gettext_lazy(
+    "This payment is already %(status)s; only pending payments can be verified or rejected."
+)
 
 
 def _claim_pending(payment: Payment) -> Payment:
-    """Lock the payment's row and make sure nobody has decided it yet (the decision is taken once)."""
-    # The member comes along: the decision's notification is addressed to them.
-    claimed = Payment.objects.select_for_update(of=("self",)).select_related("loan", "member").get(pk=payment.pk)
-    if claimed.status != PENDING:
-        message = _("This payment is already %(status)s; only pending payments can be verified or rejected.")
-        raise PaymentRefused(message % {"status": claimed.get_status_display()})
-    return claimed
-
-
-def _decide(payment: Payment, status: str, by: User | None, note: str) -> None:
-    payment.status = status
-    payment.verified_by = by
-    payment.verified_at = timezone.now()
-    payment.note = note
-    payment.next_attempt_at = None
-    payment.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
-    ledger.draw_inputs_changed()
+    return verification.claim_pending(payment, PaymentRefused, _ALREADY_DECIDED)
 
 
 # --- verifying with Bitpin -------------------------------------------------------------------------
 
 
 def verify_with_bitpin(*, payment_id: int) -> str:
-    """The verification job: ask Bitpin about one pending payment and apply the answer.
-
-    Idempotent: a payment that is no longer pending is left alone, so a redelivered job or one
-    racing a manual verification changes nothing. Returns a line for the job's result.
-    """
-    payment = Payment.objects.filter(pk=payment_id).first()
-    if payment is None:
-        return f"payment {payment_id} does not exist"
-    if payment.status != PENDING:
-        return f"payment {payment_id} is already {payment.status}"
-    return apply_answer(payment, ask_bitpin(payment))
-
-
-def ask_bitpin(payment: Payment, client: httpx.Client | None = None) -> bitpin.Answer:
-    """Bitpin's answer about a payment; no network at all when no key is configured (development)."""
-    if not settings.BITPIN_API_KEY:
-        return bitpin.Answer(bitpin.Outcome.VERIFIED, no_key_note())
-    return bitpin.check_payment(payment.bitpin_id, payment.total, client=client)
-
-
-def apply_answer(payment: Payment, answer: bitpin.Answer) -> str:
-    try:
-        if answer.outcome == bitpin.Outcome.VERIFIED:
-            mark_verified(payment=payment, by=None, note=answer.detail)
-        elif answer.outcome == bitpin.Outcome.REJECTED:
-            reject_payment(payment=payment, by=None, note=answer.detail)
-        else:
-            verification.record_retry(payment, answer.detail)
-    except PaymentRefused:
-        # Someone decided the payment while Bitpin was answering: their decision stands.
-        return f"payment {payment.pk} was decided meanwhile; Bitpin said {answer.outcome}"
-    return f"payment {payment.pk}: {answer.outcome}: {answer.detail}"
+    """The verification job: ask Bitpin about one pending payment and apply the answer (idempotent)."""
+    return CHECKED.check(payment_id)
 
 
 def requeue_verification(*, payment_ids: list[int]) -> int:
     """Queue a Bitpin check for each pending payment among ``payment_ids``; returns how many."""
-    pending = list(Payment.objects.filter(pk__in=payment_ids, status=PENDING).values_list("pk", flat=True))
-    for pk in pending:
-        tasks.queue(tasks.VERIFY_PAYMENT, pk)
-    return len(pending)
+    return CHECKED.requeue(payment_ids)
 
 
 def sweep_pending_payments() -> int:
@@ -459,4 +404,11 @@ retry_delay = verification.retry_delay  # the back-off between attempts, the sam
 
 
 # The retry sweep (fund.verification) checks payments as one of its kinds.
-CHECKED = verification.Checked(model=Payment, ask=ask_bitpin, apply=apply_answer)
+CHECKED = verification.Checked(
+    model=Payment,
+    ask=lambda payment, client: bitpin.check_payment(payment.bitpin_id, payment.total, client=client),
+    verify=lambda payment, note: mark_verified(payment=payment, by=None, note=note),
+    reject=lambda payment, note: reject_payment(payment=payment, by=None, note=note),
+    refused=PaymentRefused,
+    task=tasks.VERIFY_PAYMENT,
+)

@@ -23,11 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fund import bitpin, ledger, loans, notifications, tasks, verification
 from fund.models import FundConfig, Loan, Payment, Payout, User
@@ -45,10 +44,6 @@ class PayoutRefused(Exception):
         super().__init__(message)
         self.message = str(message)
         self.field = field
-
-
-def no_key_note() -> str:
-    return _("not checked: no Bitpin key configured")
 
 
 # --- loan payouts ---------------------------------------------------------------------------------
@@ -227,7 +222,7 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
     """The money has left the wallet: a loan becomes active, a leaving member inactive."""
     with transaction.atomic():
         claimed = _claim_pending(payout)
-        _decide(claimed, VERIFIED, by, note)
+        verification.decide(claimed, VERIFIED, by, note)
         notifications.payout_verified(claimed)
         if claimed.kind == Payout.Kind.LOAN:
             loans.mark_paid_out(claimed.loan)
@@ -238,43 +233,24 @@ def mark_payout_verified(*, payout: Payout, by: User | None, note: str) -> Payou
 
 def verify_payout_by_hand(*, payout: Payout, by: User, note: str) -> Payout:
     """The operator checked the transfer themselves; the note says how (required)."""
-    return mark_payout_verified(payout=payout, by=by, note=_required_note(note))
+    return mark_payout_verified(payout=payout, by=by, note=verification.required_note(note, PayoutRefused))
 
 
 def reject_payout(*, payout: Payout, by: User | None, note: str) -> Payout:
     """The transfer will never count: the loan stays awaiting payout (the member stays leaving)
     until the operator records the payout again."""
-    note = _required_note(note)
+    note = verification.required_note(note, PayoutRefused)
     with transaction.atomic():
         claimed = _claim_pending(payout)
-        _decide(claimed, REJECTED, by, note)
+        verification.decide(claimed, REJECTED, by, note)
     return claimed
 
 
-def _required_note(note: str | None) -> str:
-    note = (note or "").strip()
-    if not note:
-        raise PayoutRefused(_("Write a note saying why."), "note")
-    return note
+_ALREADY_DECIDED = gettext_lazy("This payout is already %(status)s; only pending payouts can be verified or rejected.")
 
 
 def _claim_pending(payout: Payout) -> Payout:
-    """Lock the payout's row and make sure nobody has decided it yet (the decision is taken once)."""
-    claimed = Payout.objects.select_for_update(of=("self",)).select_related("loan").get(pk=payout.pk)
-    if claimed.status != PENDING:
-        message = _("This payout is already %(status)s; only pending payouts can be verified or rejected.")
-        raise PayoutRefused(message % {"status": claimed.get_status_display()})
-    return claimed
-
-
-def _decide(payout: Payout, status: str, by: User | None, note: str) -> None:
-    payout.status = status
-    payout.verified_by = by
-    payout.verified_at = timezone.now()
-    payout.note = note
-    payout.next_attempt_at = None
-    payout.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
-    ledger.draw_inputs_changed()
+    return verification.claim_pending(payout, PayoutRefused, _ALREADY_DECIDED)
 
 
 # --- checking with Bitpin ---------------------------------------------------------------------------------
@@ -282,41 +258,20 @@ def _decide(payout: Payout, status: str, by: User | None, note: str) -> None:
 
 def verify_payout_with_bitpin(*, payout_id: int) -> str:
     """The verification job: ask Bitpin about one pending payout and apply the answer (idempotent)."""
-    payout = Payout.objects.filter(pk=payout_id).first()
-    if payout is None:
-        return f"payout {payout_id} does not exist"
-    if payout.status != PENDING:
-        return f"payout {payout_id} is already {payout.status}"
-    return apply_answer(payout, ask_bitpin(payout))
-
-
-def ask_bitpin(payout: Payout, client: httpx.Client | None = None) -> bitpin.Answer:
-    """Bitpin's answer about a transfer; no network at all when no key is configured (development)."""
-    if not settings.BITPIN_API_KEY:
-        return bitpin.Answer(bitpin.Outcome.VERIFIED, no_key_note())
-    return bitpin.check_transfer(payout.transfer_id, payout.amount, client=client)
-
-
-def apply_answer(payout: Payout, answer: bitpin.Answer) -> str:
-    try:
-        if answer.outcome == bitpin.Outcome.VERIFIED:
-            mark_payout_verified(payout=payout, by=None, note=answer.detail)
-        elif answer.outcome == bitpin.Outcome.REJECTED:
-            reject_payout(payout=payout, by=None, note=answer.detail)
-        else:
-            verification.record_retry(payout, answer.detail)
-    except PayoutRefused:
-        # Someone decided the payout while Bitpin was answering: their decision stands.
-        return f"payout {payout.pk} was decided meanwhile; Bitpin said {answer.outcome}"
-    return f"payout {payout.pk}: {answer.outcome}: {answer.detail}"
+    return CHECKED.check(payout_id)
 
 
 def requeue_verification(*, payout_ids: list[int]) -> int:
     """Queue a Bitpin check for each pending payout among ``payout_ids``; returns how many."""
-    pending = list(Payout.objects.filter(pk__in=payout_ids, status=PENDING).values_list("pk", flat=True))
-    for pk in pending:
-        tasks.queue(tasks.VERIFY_PAYOUT, pk)
-    return len(pending)
+    return CHECKED.requeue(payout_ids)
 
 
-CHECKED = verification.Checked(model=Payout, ask=ask_bitpin, apply=apply_answer)
+# The retry sweep (fund.verification) checks payouts as one of its kinds.
+CHECKED = verification.Checked(
+    model=Payout,
+    ask=lambda payout, client: bitpin.check_transfer(payout.transfer_id, payout.amount, client=client),
+    verify=lambda payout, note: mark_payout_verified(payout=payout, by=None, note=note),
+    reject=lambda payout, note: reject_payout(payout=payout, by=None, note=note),
+    refused=PayoutRefused,
+    task=tasks.VERIFY_PAYOUT,
+)

@@ -140,7 +140,7 @@ def statement_totals(rows: list[StatementRow]) -> StatementTotals:
 
 def _plain(amount: Decimal) -> str:
     """Amounts in the CSV: no thousands separator, so that spreadsheets read them as numbers."""
-    return format_usdt(amount).replace(",", "")
+    return format_usdt(amount, grouped=False)
 
 
 def statement_csv(member: User) -> str:

@@ -5,9 +5,11 @@ Payments (money in) and payouts (money out: loans and refunds) are checked the s
 three classes, and a passing failure leaves the record pending with its error noted and a next
 attempt scheduled. The scheduled sweep retries whatever is due, for every kind at once.
 
-Each kind is a ``Checked``: its model (with ``status``, ``attempts``, ``last_error``,
-``next_attempt_at`` and ``created_at``), how to ask Bitpin about one record, and how to apply an
-answer (the kind's own service: fund.payments, fund.payouts). Nothing here decides a record.
+Each kind is a ``Checked``: its model (a ``CheckedWithBitpin``), how to ask Bitpin about one
+record, and its service's two decisions (fund.payments, fund.payouts). The job that checks one
+record, applying an answer and queueing checks again are written here once, for every kind.
+Nothing here decides a record; what the services share is how a decision is taken and written:
+once, under the record's row lock (``claim_pending``, ``decide``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
-from fund import bitpin, coalesce
+from fund import bitpin, coalesce, ledger, tasks
 
 PENDING = "pending"
 
@@ -46,8 +49,55 @@ class Checked:
     """One kind of record checked with Bitpin."""
 
     model: type[Model]
-    ask: Callable[[Any, httpx.Client | None], bitpin.Answer]  # (record, shared client) → answer
-    apply: Callable[[Any, bitpin.Answer], str]  # (record, answer) → a line for the job's result
+    ask: Callable[[Any, httpx.Client | None], bitpin.Answer]  # (record, shared client) → Bitpin's answer
+    verify: Callable[[Any, str], object]  # (record, Bitpin's note): the kind's service verifies it
+    reject: Callable[[Any, str], object]  # … or rejects it
+    refused: type[Exception]  # what those two raise for a record decided meanwhile
+    task: str  # the job checking one record (fund.tasks)
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.model_name  # "payment", "payout": the job results' word
+
+    def check(self, pk: int) -> str:
+        """The verification job: ask Bitpin about one pending record and apply the answer.
+
+        Idempotent: a record that is no longer pending is left alone, so a redelivered job or one
+        racing a decision by hand changes nothing. Returns a line for the job's result.
+        """
+        record = self.model.objects.filter(pk=pk).first()
+        if record is None:
+            return f"{self.name} {pk} does not exist"
+        if record.status != PENDING:
+            return f"{self.name} {pk} is already {record.status}"
+        return self.apply(record, self.answer(record))
+
+    def answer(self, record: Any, client: httpx.Client | None = None) -> bitpin.Answer:
+        """Bitpin's answer about ``record``; no network at all when no key is configured (development)."""
+        if not settings.BITPIN_API_KEY:
+            return bitpin.Answer(bitpin.Outcome.VERIFIED, _("not checked: no Bitpin key configured"))
+        return self.ask(record, client)
+
+    def apply(self, record: Any, answer: bitpin.Answer) -> str:
+        """Verified or rejected by the kind's service, or a passing failure noted for a retry."""
+        try:
+            if answer.outcome == bitpin.Outcome.VERIFIED:
+                self.verify(record, answer.detail)
+            elif answer.outcome == bitpin.Outcome.REJECTED:
+                self.reject(record, answer.detail)
+            else:
+                record_retry(record, answer.detail)
+        except self.refused:
+            # Someone decided the record while Bitpin was answering: their decision stands.
+            return f"{self.name} {record.pk} was decided meanwhile; Bitpin said {answer.outcome}"
+        return f"{self.name} {record.pk}: {answer.outcome}: {answer.detail}"
+
+    def requeue(self, pks: list[int]) -> int:
+        """Queue a Bitpin check for each pending record among ``pks``; returns how many."""
+        pending = list(self.model.objects.filter(pk__in=pks, status=PENDING).values_list("pk", flat=True))
+        for pk in pending:
+            tasks.queue(self.task, pk)
+        return len(pending)
 
 
 def every_kind() -> list[Checked]:
@@ -73,6 +123,42 @@ def record_retry(record: Model, error: str) -> None:
     )
 
 
+# --- deciding: once, under the record's row lock ----------------------------------------------------
+
+
+def claim_pending[R: Model](record: R, refusal: Callable[[str], Exception], already_decided: str) -> R:
+    """Lock the record's row and make sure nobody has decided it yet: the decision is taken once,
+    so Bitpin's answer racing a manual decision decides once. Otherwise raises ``refusal`` with the
+    kind's ``already_decided`` message (``%(status)s`` is the record's status)."""
+    # The member comes along: the decision's notification is addressed to them.
+    claimed = type(record).objects.select_for_update(of=("self",)).select_related("loan", "member").get(pk=record.pk)
+    if claimed.status != PENDING:
+        raise refusal(str(already_decided) % {"status": claimed.get_status_display()})
+    return claimed
+
+
+def decide(record: Model, status: str, by: Model | None, note: str) -> None:
+    """Write the decision on a record ``claim_pending`` returned: who, when, why; no more retries."""
+    record.status = status
+    record.verified_by = by
+    record.verified_at = timezone.now()
+    record.note = note
+    record.next_attempt_at = None
+    record.save(update_fields=["status", "verified_by", "verified_at", "note", "next_attempt_at"])
+    ledger.draw_inputs_changed()
+
+
+def required_note(note: str | None, refusal: Callable[[str, str], Exception]) -> str:
+    """A decision by hand says why: the note, or ``refusal`` (on the form's ``note`` field)."""
+    note = (note or "").strip()
+    if not note:
+        raise refusal(_("Write a note saying why."), "note")
+    return note
+
+
+# --- the sweep --------------------------------------------------------------------------------------
+
+
 def sweep(kinds: list[Checked] | None = None) -> int:
     """Check every pending record of every kind that is due again (the scheduled job).
 
@@ -93,7 +179,7 @@ def _sweep_one(kind: Checked, deadline: float) -> int:
         return 0
     if not settings.BITPIN_API_KEY:
         for record in records:
-            kind.apply(record, kind.ask(record, None))
+            kind.apply(record, kind.answer(record))
         return len(records)
     checked = 0
     with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:
@@ -115,7 +201,7 @@ def _ask_before(
         return None
     # The active language is per thread: notes are written in the sweep's language, not the default.
     with translation.override(language):
-        return kind.ask(record, client)
+        return kind.answer(record, client)
 
 
 def _claim_due(model: type[Model]) -> list[Any]:

@@ -24,8 +24,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from fund import draw as draws
-from fund import explain, ledger, payments, proof, reconciliation, statement
+from fund import draw, explain, ledger, payments, proof, reconciliation, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
 from fund.models import Draw, Loan, Payment, User
@@ -53,9 +52,9 @@ class ThisMonth:
 
 
 def this_month(member: User, month: JalaliMonth) -> ThisMonth:
-    payments = list(Payment.objects.filter(member=member, month=month).order_by("-pk"))
-    counting = [p for p in payments if p.status != Payment.Status.REJECTED]
-    return ThisMonth(month, counting[0] if counting else (payments[0] if payments else None))
+    submitted = list(Payment.objects.filter(member=member, month=month).order_by("-pk"))
+    counting = [p for p in submitted if p.status != Payment.Status.REJECTED]
+    return ThisMonth(month, counting[0] if counting else (submitted[0] if submitted else None))
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def loan_position(member: User, month: JalaliMonth) -> LoanPosition | None:
 
 
 def latest_draw() -> Draw | None:
-    # Without its report (a row per member): draws.stored_report reads that once per process.
+    # Without its report (a row per member): draw.stored_report reads that once per process.
     return Draw.objects.select_related("winner").defer("report").order_by("-month").first()
 
 
@@ -96,7 +95,7 @@ def report_table(report: dict | None, member: User, limit: int | None = TABLE_RO
     report = report or {}
     rows = report.get("rows", [])
     shown = rows if limit is None else rows[:limit]
-    position = draws.report_index(report).positions.get(member.pk) if rows else None
+    position = draw.report_index(report).positions.get(member.pk) if rows else None
     if limit is not None and position is not None and position >= limit:
         shown = [*shown, rows[position]]
     return ReportTable(present_rows(report, viewer_id=member.pk, rows=shown), len(rows), list(report.get("pool", [])))
@@ -108,9 +107,9 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
     position = loan_position(member, month)
     due = position.due if position else None
     status = this_month(member, month)
-    state = draws.draw_state(month, names=False)
+    state = draw.draw_state(month, names=False)
     last = latest_draw()
-    last_report = draws.stored_report(last) if last else None
+    last_report = draw.stored_report(last) if last else None
     payment_due = status.payment_due and not member.is_leaving  # a leaving member pays nothing more
     if payment_form is None and payment_due:
         payment_form = PaymentForm(has_loan=_repaying(due), initial=_payment_initial(config, due))
@@ -178,10 +177,10 @@ class Projection:
         return self.table.pool
 
 
-def _projection(month: JalaliMonth, state: draws.DrawState, member: User, limit: int | None = TABLE_ROWS) -> Projection:
+def _projection(month: JalaliMonth, state: draw.DrawState, member: User, limit: int | None = TABLE_ROWS) -> Projection:
     """What "if the draw ran now" says: for this month until its draw has run, then for the next one."""
-    target = month.next() if state.draw is not None else month
-    report = draws.current_projection(target)
+    target = draw.projection_month(month, state)
+    report = draw.current_projection(target)
     table = report_table(report, member, limit)
     return Projection(
         month=report.get("month", str(target)),
@@ -190,7 +189,7 @@ def _projection(month: JalaliMonth, state: draws.DrawState, member: User, limit:
         table=table,
         winner_id=report.get("winner_id"),
         mine=next((row for row in table.rows if row["mine"]), None),
-        eligible_count=draws.report_index(report).eligible,
+        eligible_count=draw.report_index(report).eligible,
     )
 
 
@@ -279,7 +278,7 @@ def change_loan_request(request: HttpRequest) -> HttpResponse:
             form.attach_refusal(refused.field, refused.message)
         else:
             messages.success(request, _("Your loan request was saved."))
-            outlook = draws.request_outlook(member)
+            outlook = draw.request_outlook(member)
             if outlook:
                 messages.warning(request, outlook)
             return redirect("member-home")
@@ -292,8 +291,8 @@ def run_draw(request: HttpRequest) -> HttpResponse:
     member = request.user
     month = JalaliMonth.current()
     try:
-        draws.queue_draw(month=month, triggered_by=member.username)
-    except draws.DrawRefused as refused:
+        draw.queue_draw(month=month, triggered_by=member.username)
+    except draw.DrawRefused as refused:
         messages.error(request, str(refused))
     else:
         messages.success(
@@ -312,7 +311,7 @@ def run_draw(request: HttpRequest) -> HttpResponse:
 def draw_table(request: HttpRequest) -> HttpResponse:
     """The latest draw's whole table: every member's factors, score or reason (DESIGN.md, "Member page")."""
     last = latest_draw()
-    report = draws.stored_report(last) if last else None
+    report = draw.stored_report(last) if last else None
     context = {
         "latest_draw": last,
         "table": report_table(report, request.user, None),
@@ -328,7 +327,7 @@ def draw_table(request: HttpRequest) -> HttpResponse:
 def ranking(request: HttpRequest) -> HttpResponse:
     """The whole projected ranking ("if the draw ran now")."""
     month = JalaliMonth.current()
-    projection = _projection(month, draws.draw_state(month, names=False), request.user, limit=None)
+    projection = _projection(month, draw.draw_state(month, names=False), request.user, limit=None)
     return render(request, "fund/ranking.html", {"projection": projection})
 
 
@@ -347,10 +346,10 @@ def draw_report_json(request: HttpRequest, year: int, month: int) -> HttpRespons
         parsed = JalaliMonth(year, month)
     except ValueError:
         raise Http404 from None
-    draw = Draw.objects.filter(month=parsed).defer("report").first()
-    if draw is None:
+    the_draw = Draw.objects.filter(month=parsed).defer("report").first()
+    if the_draw is None:
         raise Http404
-    body = proof.downloadable(draws.stored_report(draw), draw.report_hash)
+    body = proof.downloadable(draw.stored_report(the_draw), the_draw.report_hash)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="saghat-draw-{parsed.year:04d}-{parsed.month:02d}.json"'
     return response
@@ -373,9 +372,9 @@ def _explanation(member: User, rows: list[statement.StatementRow], month_text: s
         month = JalaliMonth.parse(month_text)
     except ValueError:
         return None
-    draw = Draw.objects.filter(month=month).defer("report").first()
-    report = draws.stored_report(draw) if draw else draws.current_projection(month)
-    position = draws.report_index(report).positions.get(member.pk)
+    the_draw = Draw.objects.filter(month=month).defer("report").first()
+    report = draw.stored_report(the_draw) if the_draw else draw.current_projection(month)
+    position = draw.report_index(report).positions.get(member.pk)
     row = report["rows"][position] if position is not None else None
     return explain.explain(rows, month, row)
 

@@ -15,8 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fund import draw as draws
-from fund import health, ledger, proof, reconciliation
+from fund import draw, health, ledger, proof, reconciliation
 from fund.admin.display import month_label
 from fund.admin.roles import is_operator
 from fund.jalali import JalaliMonth
@@ -31,7 +30,7 @@ AWAITING_SHOWN = 10
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     month = JalaliMonth.current()
-    state = draws.draw_state(month)
+    state = draw.draw_state(month)
     commitment = proof.ensure_commitment(month, made_by="dashboard")
     context.update(
         month=month,
@@ -110,18 +109,18 @@ def _chart(month: JalaliMonth) -> str:
     return json.dumps(data)
 
 
-def _projection(month: JalaliMonth, state: draws.DrawState) -> dict[str, Any]:
+def _projection(month: JalaliMonth, state: draw.DrawState) -> dict[str, Any]:
     """ "If the draw ran now": this month's until its draw has run, then next month's."""
-    target = month.next() if state.draw is not None else month
+    target = draw.projection_month(month, state)
     # Recomputed only after a write (a second per visit in a fund of 10,000 members otherwise).
-    report = draws.current_projection(target)
+    report = draw.current_projection(target)
     total = len(report.get("rows", []))
     return {
         "month_label": month_label(target),
         "report": report,
         "rows": present_rows(report, rows=report.get("rows", [])[:RANKING_ROWS_SHOWN]),
         "more": max(0, total - RANKING_ROWS_SHOWN),
-        "eligible": draws.report_index(report).eligible,
+        "eligible": draw.report_index(report).eligible,
         "pool_names": pool_names(report),
     }
 

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 
-from fund import draw as draws
+from fund import draw
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, loan_link, moment, money, month_label, typed
@@ -84,14 +84,14 @@ class DrawAdmin(FundModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        draw = get_object_or_404(Draw, pk=object_id)
+        the_draw = get_object_or_404(Draw, pk=object_id)
         extra_context = {
             **(extra_context or {}),
-            "report": draw.report,
-            "report_hash": draw.report_hash,
-            "report_rows": present_rows(draw.report),
-            "pool_names": pool_names(draw.report),
-            "winner_label": winner_label(draw.report),
+            "report": the_draw.report,
+            "report_hash": the_draw.report_hash,
+            "report_rows": present_rows(the_draw.report),
+            "pool_names": pool_names(the_draw.report),
+            "winner_label": winner_label(the_draw.report),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -134,7 +134,7 @@ class DrawAdmin(FundModelAdmin):
     def run_monthly_draw(self, request: HttpRequest) -> HttpResponse:
         month = JalaliMonth.current()
         if not is_confirmed(request):
-            state = draws.draw_state(month)
+            state = draw.draw_state(month)
             details = [state.refusal] if state.refusal else []
             if state.draw is not None:
                 details = [str(_("This month's draw has already run."))]
@@ -148,8 +148,8 @@ class DrawAdmin(FundModelAdmin):
                 submit_label=_("Run the draw"),
             )
         try:
-            draws.queue_draw(month=month, triggered_by=request.user.get_username())
-        except draws.DrawRefused as refused:
+            draw.queue_draw(month=month, triggered_by=request.user.get_username())
+        except draw.DrawRefused as refused:
             self.message_user(request, str(refused), messages.ERROR)
         else:
             self.message_user(
@@ -163,11 +163,11 @@ class DrawAdmin(FundModelAdmin):
     @action(description=_("Re-derive the winner"), icon="replay", permissions=["view"], url_path="rederive")
     def rederive(self, request: HttpRequest, object_id: str) -> HttpResponse:
         # Reads only: re-runs the seeded tie-break from the report and compares.
-        draw = get_object_or_404(Draw.objects.select_related("winner"), pk=object_id)
-        derived = draws.rederive_winner(draw)
-        names = {row["member_id"]: row.get("username", "") for row in draw.report.get("rows", [])}
+        the_draw = get_object_or_404(Draw.objects.select_related("winner"), pk=object_id)
+        derived = draw.rederive_winner(the_draw)
+        names = {row["member_id"]: row.get("username", "") for row in the_draw.report.get("rows", [])}
         who = names.get(derived, str(_("no one"))) if derived is not None else str(_("no one"))
-        if derived == draw.winner_id:
+        if derived == the_draw.winner_id:
             self.message_user(
                 request,
                 _("Re-derived from the seed and the pool: %(who)s. This matches the recorded winner.") % {"who": who},
@@ -180,7 +180,7 @@ class DrawAdmin(FundModelAdmin):
                 % {"who": who},
                 messages.ERROR,
             )
-        return redirect("admin:fund_draw_change", draw.pk)
+        return redirect("admin:fund_draw_change", the_draw.pk)
 
 
 @admin.register(SeedCommitment)

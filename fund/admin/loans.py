@@ -21,8 +21,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from fund import ledger
-from fund import payouts as payout_services
+from fund import ledger, payouts
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, change_link, money, month_label, person
@@ -178,13 +177,13 @@ class LoanAdmin(FundModelAdmin, LoanImportExportMixin):
         form = PayoutForm(request.POST if is_confirmed(request) else None, initial={"amount": loan.amount})
         if form.is_valid():
             try:
-                payout_services.record_loan_payout(
+                payouts.record_loan_payout(
                     loan=loan,
                     transfer_id=form.cleaned_data["transfer_id"],
                     amount=form.cleaned_data["amount"],
                     by=request.user,
                 )
-            except payout_services.PayoutRefused as refused:
+            except payouts.PayoutRefused as refused:
                 form.add_error(refused.field if refused.field in form.fields else None, refused.message)
             else:
                 self.message_user(

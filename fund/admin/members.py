@@ -23,9 +23,7 @@ from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
-from fund import ledger, members, statement
-from fund import payments as payment_services
-from fund import payouts as payout_services
+from fund import ledger, members, payments, payouts, statement
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, change_link, money, month_label, person
@@ -248,7 +246,7 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
         if "loan_request_amount" in form.changed_data:
             # The loan request changes through the same service as on the member page, first: the
             # member may be leaving the fund in this same form (an inactive member asks nothing).
-            updated = payment_services.change_loan_request(member=obj, amount=obj.loan_request_amount)
+            updated = payments.change_loan_request(member=obj, amount=obj.loan_request_amount)
             obj.loan_request_amount = updated.loan_request_amount
         members.save_member(obj)
 
@@ -307,17 +305,17 @@ class MemberAdmin(FundModelAdmin, BaseUserAdmin, MemberImportExportMixin):
     @action(description=_("Leaves the fund"), icon="logout", permissions=["leave"], url_path="leave")
     def leave_fund(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = get_object_or_404(User, pk=object_id)
-        quote = payout_services.leaving_quote(member)
+        quote = payouts.leaving_quote(member)
         if quote.refusal:
             self.message_user(request, quote.refusal, messages.ERROR)
             return redirect("admin:fund_user_change", member.pk)
         form = LeavingForm(request.POST if is_confirmed(request) else None, refund=quote.refund > 0)
         if form.is_valid():
             try:
-                refund = payout_services.record_leaving(
+                refund = payouts.record_leaving(
                     member=member, transfer_id=form.cleaned_data.get("transfer_id", ""), by=request.user
                 )
-            except payout_services.PayoutRefused as refused:
+            except payouts.PayoutRefused as refused:
                 form.add_error(refused.field if refused.field in form.fields else None, refused.message)
             else:
                 if refund is None:

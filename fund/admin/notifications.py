@@ -19,7 +19,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from fund import notifications as services
+from fund import notifications
 from fund.admin.base import RoleAdminMixin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, moment, person, typed
@@ -38,7 +38,7 @@ class EventFilter(DropdownFilter):
     parameter_name = "event"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(kind, str(label)) for kind, label in services.EVENT_LABELS.items()]
+        return [(kind, str(label)) for kind, label in notifications.EVENT_LABELS.items()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(event=self.value()) if self.value() else queryset
@@ -124,7 +124,7 @@ class NotificationAdmin(_ReadOnly, RoleAdminMixin, ModelAdmin):
 
     @display(description=_("event"), ordering="event")
     def event_display(self, obj: Notification) -> str:
-        return str(services.EVENT_LABELS.get(obj.event, obj.event))
+        return str(notifications.EVENT_LABELS.get(obj.event, obj.event))
 
     @display(description=_("recipient"), ordering="member__username")
     def member_display(self, obj: Notification) -> Any:
@@ -151,7 +151,7 @@ class NotificationAdmin(_ReadOnly, RoleAdminMixin, ModelAdmin):
                 bulk_action="send_again",
                 submit_label=_("Send again"),
             )
-        count = services.resend([n.pk for n in selected])
+        count = notifications.resend([n.pk for n in selected])
         self.message_user(
             request,
             ngettext(

@@ -18,8 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from fund import ledger
-from fund import reconciliation as services
+from fund import ledger, reconciliation
 from fund.admin.base import FundModelAdmin
 from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.display import badge, moment, money
@@ -143,12 +142,12 @@ class ReconciliationAdmin(FundModelAdmin):
         form = ReadingForm(request.POST if is_confirmed(request) else None, key=key)
         if form.is_valid():
             try:
-                reading = services.take_reading(typed_balance=form.cleaned_data.get("balance"), by=request.user)
-            except services.ReadingRefused as refused:
+                reading = reconciliation.take_reading(typed_balance=form.cleaned_data.get("balance"), by=request.user)
+            except reconciliation.ReadingRefused as refused:
                 form.add_error("balance", str(refused))
             else:
                 level = messages.WARNING if reading.flagged else messages.SUCCESS
-                self.message_user(request, services.describe(reading), level)
+                self.message_user(request, reconciliation.describe(reading), level)
                 return redirect("admin:fund_reconciliation_changelist")
         return render_confirmation(
             request,

@@ -23,8 +23,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
-from fund import draw as draws
-from fund import ledger
+from fund import draw, ledger
 from fund.admin.roles import is_operator
 from fund.api import schemas
 from fund.api.errors import responses
@@ -55,15 +54,15 @@ def start(request: HttpRequest) -> Status:
     month = JalaliMonth.current()
     existing = Draw.objects.filter(month=month).first()
     if existing is not None:
-        detail = str(draws.DrawRefused.already_drawn(month))
+        detail = str(draw.DrawRefused.already_drawn(month))
         return Status(409, schemas.AlreadyDrawnOut(detail=detail, loan=_draw_out(existing, user)))
     try:
         # Synchronously, unlike the member page's queued job: the client waits for the loan.
         # run_draw runs a month once, so a second start racing this one gets the same draw.
-        drawn = draws.run_draw(month=month, triggered_by=user.username)
-    except draws.DrawRefused as refused:
+        drawn = draw.run_draw(month=month, triggered_by=user.username)
+    except draw.DrawRefused as refused:
         raise HttpError(400, str(refused)) from None
-    return Status(201, schemas.StartOut(loan=_draw_out(drawn, user), message=draws.describe(drawn)))
+    return Status(201, schemas.StartOut(loan=_draw_out(drawn, user), message=draw.describe(drawn)))
 
 
 @router.get(
@@ -97,11 +96,11 @@ def loan_detail(request: HttpRequest, loan_id: str) -> schemas.LoanOut:
     """One loan ("12") or a month that chose nobody ("draw-7")."""
     viewer = request.auth
     if _NO_ONE_ID.match(loan_id):
-        draw = Draw.objects.filter(pk=int(_NO_ONE_ID.match(loan_id).group(1)), winner__isnull=True).first()
-        if draw is None:
+        no_one = Draw.objects.filter(pk=int(_NO_ONE_ID.match(loan_id).group(1)), winner__isnull=True).first()
+        if no_one is None:
             raise HttpError(404, _("There is no such loan."))
         _check_may_read_tables(viewer)
-        return _no_one_out(draw)
+        return _no_one_out(no_one)
     loan = Loan.objects.filter(pk=int(loan_id)).first() if _LOAN_ID.match(loan_id) else None
     if loan is None:
         raise HttpError(404, _("There is no such loan."))
@@ -183,19 +182,19 @@ def _loan_out(loan: Loan, report: dict | None, repayments: Iterable[Payment], se
     )
 
 
-def _no_one_out(draw: Draw) -> schemas.LoanOut:
+def _no_one_out(drawn: Draw) -> schemas.LoanOut:
     return schemas.LoanOut(
-        id=f"draw-{draw.pk}",
+        id=f"draw-{drawn.pk}",
         user_id=None,
         username=None,
         amount=None,
         state=schemas.NO_ONE,
-        jalali_year=draw.month.year,
-        jalali_month=draw.month.month,
+        jalali_year=drawn.month.year,
+        jalali_month=drawn.month.month,
         min_amount_for_each_payment=None,
         total_paid=ZERO,
         remaining_balance=ZERO,
-        log=_log(draw.report),
+        log=_log(drawn.report),
         payments=[],
     )
 
@@ -217,7 +216,7 @@ def _log(report: dict[str, Any] | None) -> schemas.DrawLogOut:
         ],
         not_participated=[
             schemas.NotParticipatedOut(
-                user_id=row["member_id"], username=row["username"], reason=draws.reason_label(row.get("reason"))
+                user_id=row["member_id"], username=row["username"], reason=draw.reason_label(row.get("reason"))
             )
             for row in rows
             if not row.get("eligible")

@@ -6,8 +6,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from fund import ledger
-from fund import payments as services
+from fund import ledger, payments
 from fund.api import schemas
 from fund.api.auth import require_member
 from fund.api.errors import responses
@@ -35,7 +34,7 @@ def pay(request: HttpRequest, payload: schemas.PayIn) -> Status:
     """Pay this month: stored pending until Bitpin verifies it (``status``). 409 when already paid."""
     member = require_member(request)
     try:
-        payment = services.submit_payment(
+        payment = payments.submit_payment(
             member=member,
             month=JalaliMonth.current(),
             fee=payload.membership_fee,
@@ -45,8 +44,8 @@ def pay(request: HttpRequest, payload: schemas.PayIn) -> Status:
             submitted_by=member,
             loan_request=payload.loan_request_amount,
         )
-    except services.PaymentRefused as refused:
-        status = 409 if refused.code == services.PaymentRefused.ALREADY_PAID else 400
+    except payments.PaymentRefused as refused:
+        status = 409 if refused.code == payments.PaymentRefused.ALREADY_PAID else 400
         raise HttpError(status, refused.message) from None
     return Status(201, payment_out(payment))
 

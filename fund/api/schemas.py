@@ -12,21 +12,17 @@ from pydantic_core import PydanticCustomError
 
 from fund.jalali import to_ascii_digits
 from fund.models import Loan
+from fund.money import canonical_amount
 
 # What a person may type as USDT: digits, at most 12 before the point and 8 after (fund.money).
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"
-
-
-def plain_amount(amount: Decimal) -> str:
-    """The stored amount without trailing zeros, as in the draw's report: "20", "12.5", "0"."""
-    return f"{amount.normalize():f}"
 
 
 # Out: always a string. In: a string (a JSON number is accepted too, as the original client may send
 # one); the services refuse negative, NaN or too precise amounts in words (400), not the schema.
 Amount = Annotated[
     Decimal,
-    PlainSerializer(plain_amount, return_type=str),
+    PlainSerializer(canonical_amount, return_type=str),
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["20", "12.5"]}),
 ]
 # A typed amount is a plain decimal, as on every form (fund.money): "1e3" is malformed (422), not 1,000.

@@ -25,7 +25,7 @@ How an import works, and why:
 
 from fund.bulk import copy_rows
 from fund.imports.base import HistoryResource, HistoryResult, RowPlan, normalise_headers
-from fund.imports.cells import ImportFileError, cell_text, clean_amount, clean_bool, clean_month, render_amount
+from fund.imports.cells import ImportFileError, cell_text, clean_amount, clean_bool, clean_month
 from fund.imports.files import check_limits, load_dataset
 from fund.imports.loans import LoanResource
 from fund.imports.members import MemberResource
@@ -52,6 +52,5 @@ __all__ = [
     "load_dataset",
     "normalise_headers",
     "problems_of",
-    "render_amount",
     "run_import",
 ]

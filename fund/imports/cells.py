@@ -156,11 +156,6 @@ def clean_bool(value: Any) -> bool:
     raise ValueError(_("Write yes or no, not “%(value)s”.") % {"value": text[:40]})
 
 
-def render_amount(value: Decimal | None) -> str:
-    """Export form of an amount: plain digits, no grouping, at least two decimals (1234.50)."""
-    return "" if value is None else format_usdt(value).replace(",", "")
-
-
 # --- widgets (shared by import and export) ----------------------------------------------------------
 
 
@@ -185,7 +180,7 @@ class AmountWidget(widgets.Widget):
         return clean_amount(value, required=self.required, positive=self.positive)
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
-        return render_amount(value)
+        return format_usdt(value, grouped=False)  # spreadsheets read 1234.50 as a number
 
 
 class TextWidget(widgets.Widget):

@@ -16,7 +16,7 @@ from import_export.fields import Field
 from fund.imports.base import BATCH_SIZE, ROW, HistoryResource, RowPlan, chunks, first_rows
 from fund.imports.cells import AmountWidget, MemberWidget, MonthWidget
 from fund.jalali import JalaliMonth
-from fund.loans import history_loan, settle_earlier_loans, write_history_loans
+from fund.loans import history_loan, history_states, settle_earlier_loans, write_history_loans
 from fund.models import FundConfig, Loan, Payment
 from fund.money import ZERO, format_usdt
 
@@ -32,7 +32,6 @@ class KnownLoan:
     amount: Decimal
     pk: int | None = None
     state: str = Loan.State.ACTIVE
-    plan: RowPlan | None = None
     repaid: Decimal = ZERO  # running total while repayments are walked in month order
     paid_out_month: JalaliMonth | None = None
 
@@ -136,21 +135,17 @@ class LoanResource(HistoryResource):
                     ) % {"name": member.username, "earlier": loan.month, "month": month})  # fmt: skip
 
     def _decide_states(self, plans: list[RowPlan], loans: dict[int, list[KnownLoan]]) -> None:
-        """Only a member's latest loan can be active (one loan at a time): earlier ones were settled
-        before it was granted. The payment import confirms the states from the repayments."""
-        new_loans: dict[int, list[KnownLoan]] = defaultdict(list)
+        """Each new loan's state, and the earlier loans to settle first: the loan module decides."""
+        added: dict[int, list[RowPlan]] = defaultdict(list)
         for plan in plans:
-            member = plan.values["member"]
-            new_loans[member.pk].append(KnownLoan(member.pk, plan.values["month"], plan.values["amount"], plan=plan))
+            added[plan.values["member"].pk].append(plan)
         self.to_settle = []
-        for member_id, added in new_loans.items():
-            latest = max([*loans[member_id], *added], key=lambda loan: loan.month)
-            for loan in added:
-                assert loan.plan is not None
-                loan.plan.values["state"] = Loan.State.ACTIVE if loan is latest else Loan.State.SETTLED
-            self.to_settle += [
-                loan.pk for loan in loans[member_id] if loan is not latest and loan.state == Loan.State.ACTIVE
-            ]
+        for member_id, member_plans in added.items():
+            new_loans = [KnownLoan(member_id, plan.values["month"], plan.values["amount"]) for plan in member_plans]
+            states, to_settle = history_states(loans[member_id], new_loans)
+            for plan, state in zip(member_plans, states, strict=True):
+                plan.values["state"] = state
+            self.to_settle += to_settle
 
     def prepare_write(self) -> None:
         # The one-active-loan constraint: settle the earlier loan before the later one is written.

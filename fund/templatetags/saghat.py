@@ -22,17 +22,11 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext
 
-from fund.jalali import JalaliMonth, jalali_date, to_persian_digits
+from fund.jalali import JalaliMonth, jalali_date, to_persian_digits, to_persian_number
 from fund.money import format_usdt
+from fund.persian import persian_active
 
 register = template.Library()
-
-# Persian writes the thousands separator and the decimal point with their own marks.
-_PERSIAN_NUMBER = str.maketrans({",": "٬", ".": "٫"})
-
-
-def persian_active() -> bool:
-    return (get_language() or "").startswith("fa")
 
 
 def localize_digits(text: Any) -> str:
@@ -42,9 +36,7 @@ def localize_digits(text: Any) -> str:
 
 
 def localize_number(text: str) -> str:
-    if not persian_active():
-        return text
-    return to_persian_digits(text.translate(_PERSIAN_NUMBER))
+    return to_persian_number(text) if persian_active() else text
 
 
 @register.filter
@@ -71,7 +63,7 @@ def usdt(value: Any) -> str:
         return ""
     if not number.is_finite():
         return ""
-    return localize_number(format_usdt(number))
+    return format_usdt(number, persian=persian_active())
 
 
 def _month(value: Any) -> JalaliMonth | None:

@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from fund import configuration
-from fund.money import AmountError, parse_amount
+from fund.money import AmountError, format_usdt, parse_amount
 from fund.schedules import ensure_schedules
 
 
@@ -40,6 +40,6 @@ class Command(BaseCommand):
             raise CommandError(str(refused)) from None
         ensure_schedules()
         self.stdout.write(
-            f"{config}: min fee {config.min_fee.normalize():f} USDT, max {config.max_repayment_months} months, "
-            f"min repayment {config.min_repayment.normalize():f} USDT"
+            f"{config}: min fee {format_usdt(config.min_fee)} USDT, max {config.max_repayment_months} months, "
+            f"min repayment {format_usdt(config.min_repayment)} USDT"
         )
