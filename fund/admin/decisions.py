@@ -1,4 +1,5 @@
-"""Verifying or rejecting by hand, with a note: one implementation for payments and payouts.
+"""Checking with Bitpin again, verifying or rejecting by hand with a note: one implementation for
+payments and payouts.
 
 Two ways in, both acting only on a POST with the CSRF token, ``confirmed=yes`` and a note:
 - From the list, Django's bulk action (a POST that carries the selection) passes through
@@ -23,11 +24,12 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from unfold.dataclasses import ActionDialog
-from unfold.decorators import action
+from unfold.decorators import action, display
 from unfold.forms import BaseDialogForm
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from fund.admin.confirm import is_confirmed, render_confirmation
+from fund.admin.display import moment
 from fund.models import User
 
 
@@ -63,6 +65,8 @@ class DecisionWords:
     reject_question: Promise
     verified: Promise
     rejected: Promise
+    check_question: Promise  # the list's "Verify with Bitpin (queued)"
+    queued: Promise  # ngettext_lazy(..., "count") like ``verified``
 
     def title(self, *, verify: bool) -> Promise:
         return self.verify_title if verify else self.reject_title
@@ -113,6 +117,36 @@ class HandDecisionMixin:
     def decide_by_hand(self, obj: Any, *, verify: bool, by: User, note: str) -> None:
         """Calls the service; raises ``refusal`` when it says no."""
         raise NotImplementedError
+
+    def requeue(self, ids: list[int]) -> int:
+        """Calls the service that queues a Bitpin check for the pending rows among ``ids``."""
+        raise NotImplementedError
+
+    @display(description=_("verified or rejected at"))
+    def verified_display(self, obj: Any) -> Any:
+        return moment(obj.verified_at)
+
+    @display(description=_("next verification attempt"))
+    def next_attempt_display(self, obj: Any) -> Any:
+        return moment(obj.next_attempt_at)
+
+    @action(description=_("Verify with Bitpin (queued)"), permissions=["operate"])
+    def verify_with_bitpin(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        selected = list(queryset.select_related("member"))
+        if not is_confirmed(request):
+            return render_confirmation(
+                request,
+                self,
+                title=_("Verify with Bitpin"),
+                question=self.decision_words.check_question,
+                objects=selected,
+                bulk_action="verify_with_bitpin",
+                submit_label=_("Queue the checks"),
+            )
+        queued = self.requeue([obj.pk for obj in selected])
+        text = self.decision_words.queued % {"count": queued}
+        self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
+        return None
 
     @action(description=_("Verify by hand, with a note"), permissions=["operate"])
     def verify_by_hand(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

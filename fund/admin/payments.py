@@ -11,19 +11,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy
+from django.utils.translation import ngettext_lazy
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
-from unfold.decorators import action, display
+from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
 
 from fund import payments
 from fund.admin.base import FundModelAdmin
-from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.decisions import DecisionWords, HandDecisionMixin, decision_button
 from fund.admin.display import badge, loan_link, moment, money, month_label, person, typed
 from fund.admin.filters import JalaliMonthFilter
@@ -120,6 +119,12 @@ class PaymentAdmin(HandDecisionMixin, FundModelAdmin, PaymentImportExportMixin):
         reject_question=_("Reject these payments? Write why: the member sees the note."),
         verified=ngettext_lazy("%(count)d payment verified.", "%(count)d payments verified.", "count"),
         rejected=ngettext_lazy("%(count)d payment rejected.", "%(count)d payments rejected.", "count"),
+        check_question=_("Queue a Bitpin check for these payments? Only pending payments are checked."),
+        queued=ngettext_lazy(
+            "%(count)d payment was queued for a Bitpin check.",
+            "%(count)d payments were queued for a Bitpin check.",
+            "count",
+        ),
     )
     refusal = payments.PaymentRefused
     readonly_fields = (
@@ -247,46 +252,14 @@ class PaymentAdmin(HandDecisionMixin, FundModelAdmin, PaymentImportExportMixin):
     def created_display(self, obj: Payment) -> Any:
         return moment(obj.created_at)
 
-    @display(description=_("verified or rejected at"))
-    def verified_display(self, obj: Payment) -> Any:
-        return moment(obj.verified_at)
-
-    @display(description=_("next verification attempt"))
-    def next_attempt_display(self, obj: Payment) -> Any:
-        return moment(obj.next_attempt_at)
-
-    # --- actions on a selection ------------------------------------------------------------------
-
-    @action(description=_("Verify with Bitpin (queued)"), permissions=["operate"])
-    def verify_with_bitpin(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
-        selected = list(queryset.select_related("member"))
-        if not is_confirmed(request):
-            return render_confirmation(
-                request,
-                self,
-                title=_("Verify with Bitpin"),
-                question=_("Queue a Bitpin check for these payments? Only pending payments are checked."),
-                objects=selected,
-                bulk_action="verify_with_bitpin",
-                submit_label=_("Queue the checks"),
-            )
-        queued = payments.requeue_verification(payment_ids=[p.pk for p in selected])
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d payment was queued for a Bitpin check.",
-                "%(count)d payments were queued for a Bitpin check.",
-                queued,
-            )
-            % {"count": queued},
-            messages.SUCCESS if queued else messages.WARNING,
-        )
-        return None
-
-    # --- verify or reject by hand (fund.admin.decisions): the list's bulk actions and the page's buttons
+    # --- checking with Bitpin, verifying or rejecting by hand (fund.admin.decisions): the list's bulk
+    # actions and the page's buttons
 
     verify_by_hand_detail = decision_button(decision_words, verify=True)
     reject_detail = decision_button(decision_words, verify=False)
+
+    def requeue(self, ids: list[int]) -> int:
+        return payments.requeue_verification(payment_ids=ids)
 
     def decide_by_hand(self, payment: Payment, *, verify: bool, by: User, note: str) -> None:
         decide = payments.verify_by_hand if verify else payments.reject_payment

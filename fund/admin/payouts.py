@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy
+from django.utils.translation import ngettext_lazy
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
-from unfold.decorators import action, display
+from unfold.decorators import display
 
 from fund import payouts
 from fund.admin.base import FundModelAdmin, ReadOnlyInlineMixin
-from fund.admin.confirm import is_confirmed, render_confirmation
 from fund.admin.decisions import DecisionWords, HandDecisionMixin, decision_button
 from fund.admin.display import badge, change_link, loan_link, moment, money, person
 from fund.models import Payout, User
@@ -91,6 +90,12 @@ class PayoutAdmin(HandDecisionMixin, FundModelAdmin):
         reject_question=_("Reject these payouts? The loan keeps waiting for its payout (the member stays leaving)."),
         verified=ngettext_lazy("%(count)d payout verified.", "%(count)d payouts verified.", "count"),
         rejected=ngettext_lazy("%(count)d payout rejected.", "%(count)d payouts rejected.", "count"),
+        check_question=_("Queue a Bitpin check for these payouts? Only pending payouts are checked."),
+        queued=ngettext_lazy(
+            "%(count)d payout was queued for a Bitpin check.",
+            "%(count)d payouts were queued for a Bitpin check.",
+            "count",
+        ),
     )
     refusal = payouts.PayoutRefused
     fieldsets = (
@@ -165,42 +170,14 @@ class PayoutAdmin(HandDecisionMixin, FundModelAdmin):
     def note_display(self, obj: Payout) -> str:
         return Truncator(obj.note or obj.last_error).chars(60) or "—"
 
-    @display(description=_("verified or rejected at"))
-    def verified_display(self, obj: Payout) -> Any:
-        return moment(obj.verified_at)
-
-    @display(description=_("next verification attempt"))
-    def next_attempt_display(self, obj: Payout) -> Any:
-        return moment(obj.next_attempt_at)
-
-    # --- actions ------------------------------------------------------------------------------------
-
-    @action(description=_("Verify with Bitpin (queued)"), permissions=["operate"])
-    def verify_with_bitpin(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
-        selected = list(queryset.select_related("member"))
-        if not is_confirmed(request):
-            return render_confirmation(
-                request,
-                self,
-                title=_("Verify with Bitpin"),
-                question=_("Queue a Bitpin check for these payouts? Only pending payouts are checked."),
-                objects=selected,
-                bulk_action="verify_with_bitpin",
-                submit_label=_("Queue the checks"),
-            )
-        queued = payouts.requeue_verification(payout_ids=[p.pk for p in selected])
-        text = ngettext(
-            "%(count)d payout was queued for a Bitpin check.",
-            "%(count)d payouts were queued for a Bitpin check.",
-            queued,
-        )
-        self.message_user(request, text % {"count": queued}, messages.SUCCESS if queued else messages.WARNING)
-        return None
-
-    # --- verify or reject by hand (fund.admin.decisions): the list's bulk actions and the page's buttons
+    # --- checking with Bitpin, verifying or rejecting by hand (fund.admin.decisions): the list's bulk
+    # actions and the page's buttons
 
     verify_by_hand_detail = decision_button(decision_words, verify=True)
     reject_detail = decision_button(decision_words, verify=False)
+
+    def requeue(self, ids: list[int]) -> int:
+        return payouts.requeue_verification(payout_ids=ids)
 
     def decide_by_hand(self, payout: Payout, *, verify: bool, by: User, note: str) -> None:
         decide = payouts.verify_payout_by_hand if verify else payouts.reject_payout
