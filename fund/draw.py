@@ -442,7 +442,7 @@ class DrawState:
         return self.deadline is not None and self.deadline.passed()
 
 
-def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
+def draw_state(month: JalaliMonth, *, names: bool = True, config: FundConfig | None = None) -> DrawState:
     """This month's draw: run, ready to run, or waiting (with who has not paid, and the deadline).
 
     ``names=False`` is for a page that shows only how many have not paid: two small queries
@@ -450,7 +450,7 @@ def draw_state(month: JalaliMonth, *, names: bool = True) -> DrawState:
     """
     # The report (a row per member) is not needed to say whether and whom a draw has chosen.
     draw = Draw.objects.filter(month=month).select_related("winner", "loan").defer("report").first()
-    config = FundConfig.load()
+    config = config or FundConfig.load()
     deadline = payment_deadline(month, config)
     if draw is not None:
         return DrawState(month=month, draw=draw, deadline=deadline)
@@ -536,7 +536,7 @@ def report_index(report: dict[str, Any]) -> ReportIndex:
     return index
 
 
-def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
+def current_projection(month: JalaliMonth | None = None, config: FundConfig | None = None) -> dict[str, Any]:
     """``project_ranking``, computed again only once a draw input has been written (by any process).
 
     Its ``projected_at`` says when it was computed, which is what the pages show.
@@ -545,7 +545,7 @@ def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
     if ledger.draw_inputs_written_here():
         return project_ranking(month)  # this transaction's own writes: never shared, never kept
     # Read first: a write after it only makes the next visit recompute, never serves stale figures.
-    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}:{_deadline_key(month)}"
+    key = f"saghat:projection:{int(month)}:{ledger.draw_inputs_version()}:{_deadline_key(month, config)}"
     report = _PROJECTIONS.get(key)
     if report is None:
         report = cache.get(key)
@@ -556,9 +556,9 @@ def current_projection(month: JalaliMonth | None = None) -> dict[str, Any]:
     return report
 
 
-def _deadline_key(month: JalaliMonth) -> str:
+def _deadline_key(month: JalaliMonth, config: FundConfig | None) -> str:
     """The deadline policy changes the projection too: when the fund sets one, and when it passes."""
-    deadline = payment_deadline(month)
+    deadline = payment_deadline(month, config)
     return f"{deadline.day}{'p' if deadline.passed() else ''}" if deadline else "-"
 
 

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from fund import draw, explain, ledger, payments, proof, reconciliation, statement
 from fund.forms import LoanRequestForm, PaymentForm
 from fund.jalali import JalaliMonth
-from fund.models import Draw, Loan, Payment, User
+from fund.models import Draw, FundConfig, Loan, Payment, User
 from fund.notify_views import notification_settings
 from fund.report_rows import present_rows
 
@@ -107,7 +107,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
     position = loan_position(member, month)
     due = position.due if position else None
     status = this_month(member, month)
-    state = draw.draw_state(month, names=False)
+    state = draw.draw_state(month, names=False, config=config)
     last = latest_draw()
     last_report = draw.stored_report(last) if last else None
     payment_due = status.payment_due and not member.is_leaving  # a leaving member pays nothing more
@@ -135,7 +135,7 @@ def _member_context(member: User, payment_form: PaymentForm | None, loan_form: L
         "latest_draw": last,
         "latest_table": report_table(last_report, member),
         "previous_month": _previous_month(last_report),
-        "projection": _projection(month, state, member),
+        "projection": _projection(month, state, member, config=config),
         "notify": notification_settings(member),
     }
 
@@ -177,10 +177,16 @@ class Projection:
         return self.table.pool
 
 
-def _projection(month: JalaliMonth, state: draw.DrawState, member: User, limit: int | None = TABLE_ROWS) -> Projection:
+def _projection(
+    month: JalaliMonth,
+    state: draw.DrawState,
+    member: User,
+    limit: int | None = TABLE_ROWS,
+    config: FundConfig | None = None,
+) -> Projection:
     """What "if the draw ran now" says: for this month until its draw has run, then for the next one."""
     target = draw.projection_month(month, state)
-    report = draw.current_projection(target)
+    report = draw.current_projection(target, config)
     table = report_table(report, member, limit)
     return Projection(
         month=report.get("month", str(target)),
