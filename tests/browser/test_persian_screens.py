@@ -69,3 +69,29 @@ def test_every_persian_page_fits_the_screen(example_fund, new_page, log_in, scre
         if page_overflows(page):
             wide.append(name)
     assert not wide, f"wider than the {size} screen: {wide}"
+
+
+def test_the_dashboard_chart_writes_its_numbers_in_persian_digits(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(language="fa")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas.chart'))")
+    labels = page.evaluate(
+        """() => { const chart = Chart.getChart(document.querySelector("canvas.chart"));
+                   return Object.values(chart.scales).flatMap((scale) => scale.ticks.map((tick) => String(tick.label))); }"""
+    )
+    tooltip_value = page.evaluate(
+        """() => Chart.getChart(document.querySelector("canvas.chart")).scales.y.getLabelForValue(1234.5)"""
+    )
+    assert labels and not [label for label in labels if any(c.isascii() and c.isdigit() for c in label)]
+    assert any(any("۰" <= c <= "۹" for c in label) for label in labels)
+    assert tooltip_value == "۱٬۲۳۴٫۵"  # how a tooltip writes a value
+
+
+def test_an_english_dashboard_chart_keeps_latin_digits(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(language="en")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas.chart'))")
+    labels = page.evaluate(
+        """() => Chart.getChart(document.querySelector("canvas.chart")).scales.y.ticks.map((tick) => String(tick.label))"""
+    )
+    assert labels and all(label.isascii() for label in labels)
