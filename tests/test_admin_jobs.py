@@ -12,6 +12,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.tasks import async_task
 
 from fund import tasks
+from fund.schedules import ensure_schedules
 from fund.jalali import TEHRAN
 from tests.test_persian_pages import PageText
 
@@ -109,3 +110,17 @@ def test_a_next_run_that_is_not_a_jalali_date_is_refused_on_its_field_in_persian
         assert "تاریخ و ساعت شمسی" in " ".join(response.context["adminform"].form.errors["next_run"])
     schedule.refresh_from_db()
     assert schedule.next_run == STARTED
+
+
+def test_a_schedule_opens_from_its_list_and_saghats_own_keep_their_name(persian):
+    ensure_schedules()
+    listing = persian.get(reverse("admin:django_q_schedule_changelist")).content.decode()
+    schedule = Schedule.objects.get(func=tasks.SWEEP_PENDING_PAYMENTS)
+    url = reverse("admin:django_q_schedule_change", args=(schedule.pk,))
+    assert f'href="{url}"' in listing
+    page = persian.get(url)
+    form = page.context["adminform"].form
+    assert "name" not in form.fields  # fund.schedules finds it by that name
+    assert Schedule.CRON not in [value for value, _label in form.fields["schedule_type"].choices]  # no croniter
+    assert "cron" not in form.fields
+    assert "fund.tasks" not in text_of(page)
