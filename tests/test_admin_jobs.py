@@ -12,8 +12,8 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.tasks import async_task
 
 from fund import tasks
-from fund.schedules import ensure_schedules
 from fund.jalali import TEHRAN
+from fund.schedules import ensure_schedules
 from tests.test_persian_pages import PageText
 
 STARTED = dt.datetime(2026, 12, 2, 7, 30, tzinfo=dt.UTC)  # 1405/09/11 11:00 in Tehran
