@@ -47,6 +47,7 @@ def test_a_finished_jobs_page_names_the_job_its_arguments_and_its_count(persian)
     assert "تمام شد؛ شمارشی که کار گزارش کرد: ۳." in text
     assert "(12,)" not in page.content.decode()  # no Python tuple
     assert "fund.tasks.verify_payment" in page.content.decode()  # the path stays, for whoever fixes it
+    assert 'name="_save"' not in page.content.decode()  # a record of what the worker did: nothing to save
 
 
 def test_a_failed_jobs_page_says_it_stopped_with_an_error_and_keeps_the_traceback_apart(persian):

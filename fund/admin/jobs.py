@@ -212,6 +212,9 @@ class JobAdminMixin(JobNamesMixin, RoleAdminMixin):
     def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
         return False  # results are written by the worker; django-q2's own admin offers no add page either
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a job's record is read (and resubmitted or deleted), never edited: no save buttons
+
     @action(description=_("Resubmit the selected jobs to the queue"), permissions=["operate"])
     def resubmit(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         jobs = list(queryset)
