@@ -95,3 +95,14 @@ def test_an_english_dashboard_chart_keeps_latin_digits(example_fund, new_page, l
         """() => Chart.getChart(document.querySelector("canvas.chart")).scales.y.ticks.map((tick) => String(tick.label))"""
     )
     assert labels and all(label.isascii() for label in labels)
+
+
+def test_a_month_stays_on_one_line_in_a_list_on_a_phone(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(**WIDTHS["phone"], language="fa")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/fund/payment/")
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("#result_list .field-month_display")].map((cell) => {
+            const range = document.createRange(); range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size; })"""
+    )
+    assert lines and set(lines) == {1}
