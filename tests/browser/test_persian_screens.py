@@ -27,6 +27,7 @@ def admin_pages() -> dict[str, str]:
         "payments": "/admin/fund/payment/",
         "payment": f"/admin/fund/payment/{payment.pk}/change/",
         "payment-history": f"/admin/fund/payment/{payment.pk}/history/",
+        "payment-version": f"/admin/fund/payment/{payment.pk}/history/{payment.history.earliest().history_id}/",
         "record-payment": "/admin/fund/payment/add/",
         "payment-import": "/admin/fund/payment/import/",
         "loans": "/admin/fund/loan/",
@@ -41,6 +42,7 @@ def admin_pages() -> dict[str, str]:
         "job-failed": f"/admin/django_q/failure/{Failure.objects.first().pk}/change/",
         "schedules": "/admin/django_q/schedule/",
         "schedule": f"/admin/django_q/schedule/{Schedule.objects.first().pk}/change/",
+        "queue": "/admin/django_q/ormq/",
     }
 
 
