@@ -108,3 +108,15 @@ def test_a_month_stays_on_one_line_in_a_list_on_a_phone(example_fund, new_page, 
             return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size; })"""
     )
     assert lines and set(lines) == {1}
+
+
+def test_a_member_sees_the_score_column_of_the_draw_tables_on_a_phone(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(**WIDTHS["phone"], language="fa")
+    log_in(page, "member1", "member-pass-1404")
+    assert page.locator("#my-factors").count()
+    offscreen = page.evaluate(
+        """() => [...document.querySelectorAll("table.report")].map((table) => {
+            const score = table.querySelector("thead th:nth-child(3)").getBoundingClientRect();
+            return score.left < 0 || score.right > window.innerWidth; })"""
+    )
+    assert offscreen and not any(offscreen)
