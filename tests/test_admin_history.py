@@ -60,3 +60,12 @@ def test_deleting_a_group_names_each_person_it_takes_the_role_from(persian, oper
     text = text_of(page)
     assert "object" not in text and "User_groups" not in text
     assert "عضویت در گروه: Alice (alice)" in text
+
+
+def test_a_records_name_in_the_header_keeps_the_user_names_case(persian, rejected):
+    for url in (
+        reverse("admin:fund_payment_change", args=(rejected.pk,)),
+        reverse("admin:fund_payment_history", args=(rejected.pk,)),
+    ):
+        text = text_of(persian.get(url))
+        assert "alice برای" in text and "Alice برای" not in text
