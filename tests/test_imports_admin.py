@@ -192,7 +192,7 @@ def test_a_file_is_read_in_its_own_format_whatever_format_was_chosen(staff, name
     page = staff.post(reverse("admin:fund_user_import"), {"import_file": upload, "format": FORMATS[chosen]})
     assert page.context.get("confirm_form") is not None, page.content.decode()[:3000]
     assert "3 members (1 inactive)." in page.content.decode()
-    assert f"The file is a {read_as} file: it was read as {read_as}, not as {chosen.upper()}." in [
+    assert f"The file is in {read_as} format: it was read as {read_as}, not as {chosen.upper()}." in [
         str(m) for m in page.context["messages"]
     ]
 

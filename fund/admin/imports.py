@@ -139,7 +139,7 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
         request.POST["format"] = str(extensions.index(real))
         messages.info(
             request,
-            _("The file is a %(real)s file: it was read as %(real)s, not as %(chosen)s.")
+            _("The file is in %(real)s format: it was read as %(real)s, not as %(chosen)s.")
             % {"real": real.upper(), "chosen": extensions[chosen].upper()},
         )
 
