@@ -21,6 +21,7 @@ UNFOLD = {
     "SITE_URL": "/",
     "SITE_SYMBOL": "savings",
     "STYLES": [lambda request: static("fund/admin.css")],
+    "SCRIPTS": [lambda request: static("fund/admin.js")],
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("fund/favicon.svg")},
     ],

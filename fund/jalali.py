@@ -242,6 +242,41 @@ class JalaliMonthFormField(forms.CharField):
             raise ValidationError(str(error), code="invalid") from None
 
 
+_MOMENT_RE = re.compile(r"^\s*(\d{4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{1,2})(?:\s+(\d{1,2})\s*:\s*(\d{1,2}))?\s*$")
+
+
+class JalaliDateTimeFormField(forms.CharField):
+    """A moment typed as a Jalali date and a Tehran time ("1405/09/11 14:30", in Persian or Latin
+    digits; without a time it is midnight), cleaned to an aware datetime (the database keeps UTC)."""
+
+    default_error_messages = {"invalid": _("Enter a Jalali date and a time like 1405/09/11 14:30.")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        attrs = {"dir": "ltr", "maxlength": 40, "placeholder": "1405/09/11 14:30"}
+        kwargs.setdefault("widget", forms.TextInput(attrs=attrs))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        # A stored moment is shown in the Jalali calendar and the page's digits; typed text stays as typed.
+        return in_language_digits(jalali_date(value)) if isinstance(value, dt.datetime) else value
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        match = _MOMENT_RE.match(to_ascii_digits(value))
+        if not match:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        year, month, day, hour, minute = (int(part or 0) for part in match.groups())
+        if not MIN_YEAR <= year <= MAX_YEAR:  # a Gregorian date ("2026-12-02") is not read as Jalali
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            moment = jdatetime.datetime(year, month, day, hour, minute).togregorian()
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return moment.replace(tzinfo=TEHRAN)
+
+
 class JalaliMonthField(models.PositiveIntegerField):
     """Stores a JalaliMonth as ``year * 100 + month``; Python code only ever sees JalaliMonth."""
 

@@ -136,8 +136,8 @@ def test_a_large_file_preview_shows_a_summary_and_only_the_first_rows(staff, his
     assert "…and 1150 more rows, checked and ready." in text
     assert not Payment.objects.exists()
 
-@pytest.mark.redis  # the upload waits in the cache between preview and confirm
 
+@pytest.mark.redis  # the upload waits in the cache between preview and confirm
 def test_confirm_writes_nothing_when_the_data_changed_since_the_preview(staff, history):
     for kind in ("members", "loans"):
         import_through_admin(staff, kind, f"{kind}.csv")
@@ -180,3 +180,36 @@ def test_only_the_operator_may_import(client, member, operator):
     client.force_login(member)
     response = client.get(reverse("admin:fund_payment_import"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.parametrize(
+    ("name", "chosen", "read_as"),
+    [("members.csv", "xlsx", "CSV"), ("members.xlsx", "csv", "XLSX")],
+)
+def test_a_file_is_read_in_its_own_format_whatever_format_was_chosen(staff, name, chosen, read_as):
+    upload = io.BytesIO((SAMPLES / name).read_bytes())
+    upload.name = name
+    page = staff.post(reverse("admin:fund_user_import"), {"import_file": upload, "format": FORMATS[chosen]})
+    assert page.context.get("confirm_form") is not None, page.content.decode()[:3000]
+    assert "3 members (1 inactive)." in page.content.decode()
+    assert f"The file is in {read_as} format: it was read as {read_as}, not as {chosen.upper()}." in [
+        str(m) for m in page.context["messages"]
+    ]
+
+
+def test_a_workbook_saved_under_a_csv_name_is_read_as_the_workbook_it_is(staff):
+    upload = io.BytesIO((SAMPLES / "members.xlsx").read_bytes())
+    upload.name = "members.csv"
+    page = staff.post(reverse("admin:fund_user_import"), {"import_file": upload, "format": FORMATS["csv"]})
+    assert page.context.get("confirm_form") is not None, page.content.decode()[:3000]
+    assert "3 members (1 inactive)." in page.content.decode()
+
+
+def test_a_file_that_is_neither_csv_nor_a_workbook_is_refused_in_a_sentence(staff):
+    upload = io.BytesIO(b"\x00\x01binary junk")
+    upload.name = "members.xlsx"
+    page = staff.post(reverse("admin:fund_user_import"), {"import_file": upload, "format": FORMATS["csv"]})
+    assert page.context.get("confirm_form") is None
+    text = page.content.decode()
+    assert "it is not an XLSX workbook" in text and "BadZipFile" not in text
+    assert not User.objects.filter(is_member=True).exists()

@@ -15,12 +15,14 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import IntegerField, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextInputWidget
 
+from fund.admin.history import ReadableHistory
 from fund.admin.roles import is_operator, may_read
 from fund.jalali import JalaliMonthField
 from fund.money import AmountField
@@ -118,9 +120,13 @@ class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
         },
     }
     object_history_list_template = "admin/fund/history_list.html"
+    object_history_form_template = "admin/fund/history_form.html"
 
     def revert_disabled(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return True
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> ReadableHistory:
+        return ReadableHistory(self.model, historical_record)  # the diff in the reader's words
 
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict | None = None
@@ -128,6 +134,10 @@ class FundModelAdmin(RoleAdminMixin, SimpleHistoryAdmin, ModelAdmin):
         # simple-history saves the old version on POST whatever revert_disabled says.
         if request.method != "GET":
             raise PermissionDenied
+        # The version, for the banner above it (its date); simple-history looks it up the same way.
+        history = getattr(self.model, self.model._meta.simple_history_manager_attribute).model
+        version = get_object_or_404(history, history_id=version_id, **{self.model._meta.pk.attname: object_id})
+        extra_context = {**(extra_context or {}), "version": version}
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

@@ -39,7 +39,7 @@ from fund.imports import (
     jobs,
     problems_of,
 )
-from fund.imports.files import BACKGROUND_ROWS, MAX_BYTES, HistoryCSV, HistoryXLSX, check_limits
+from fund.imports.files import BACKGROUND_ROWS, MAX_BYTES, HistoryCSV, HistoryXLSX, check_limits, real_extension
 from fund.jalali import jalali_date
 from fund.models import ImportJob
 
@@ -96,8 +96,9 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
             form = self.create_import_form(request)
             if form.is_valid():
                 upload = form.cleaned_data["import_file"]
-                name = self._upload_name(form)
                 content = _read_upload(upload)
+                name = self._upload_name(form, content)
+                self._read_as_what_it_is(request, form, name)
                 try:
                     size = check_limits(content=content, file_name=name)
                 except ImportFileError:
@@ -114,12 +115,33 @@ class HistoryImportExportMixin(ImportExportModelAdmin):
             response.context_data["import_jobs"] = [(job, self._job_url(job)) for job in recent]
         return response
 
-    def _upload_name(self, form: Any) -> str:
-        """The upload's name with the extension of the format chosen (which decides how it is read)."""
+    def _upload_name(self, form: Any, content: bytes) -> str:
+        """The upload's name, its extension saying what the file really is: its own extension (or the
+        format chosen, for a name without one of ours), a workbook being a workbook whatever its name."""
+        chosen = self.get_import_formats()[int(form.cleaned_data["format"])]().get_extension()
+        upload_name = str(form.cleaned_data["import_file"].name)
+        stem, dot, extension = upload_name.rpartition(".")
+        if not dot or extension.lower() not in ("csv", "xlsx"):
+            stem, extension = (stem if dot else upload_name), chosen
+        stem = stem or "upload"
+        return stem + real_extension(content=content, file_name=f"{stem}.{extension.lower()}")
+
+    def _read_as_what_it_is(self, request: HttpRequest, form: Any, name: str) -> None:
+        """The file is read in its own format when the format chosen says otherwise (a CSV file read
+        as a workbook could only be refused), and the operator is told."""
         formats = self.get_import_formats()
-        extension = formats[int(form.cleaned_data["format"])]().get_extension()
-        stem = str(form.cleaned_data["import_file"].name).rsplit(".", 1)[0] or "upload"
-        return f"{stem}.{extension}"
+        chosen = int(form.cleaned_data["format"])
+        extensions = [format_class().get_extension() for format_class in formats]
+        real = name.rpartition(".")[2]
+        if real not in extensions or extensions[chosen] == real:
+            return
+        request.POST = request.POST.copy()
+        request.POST["format"] = str(extensions.index(real))
+        messages.info(
+            request,
+            _("The file is in %(real)s format: it was read as %(real)s, not as %(chosen)s.")
+            % {"real": real.upper(), "chosen": extensions[chosen].upper()},
+        )
 
     def write_to_tmp_storage(self, import_file: Any, input_format: Any) -> Any:
         content = _read_upload(import_file)

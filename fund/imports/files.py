@@ -50,6 +50,18 @@ def _too_big(what: str, limit: int) -> ImportFileError:
     )
 
 
+ZIP_SIGNATURE = b"PK\x03\x04"  # the first bytes of every XLSX workbook (a zip archive)
+
+
+def real_extension(*, content: bytes, file_name: str) -> str:
+    """What the file is: its name's extension, except that a workbook (a zip archive) named ".csv"
+    is read as the workbook it is (a spreadsheet saved under the wrong name)."""
+    suffix = PurePath(file_name).suffix.lower()
+    if suffix in (".csv", "") and content.startswith(ZIP_SIGNATURE):
+        return ".xlsx"
+    return suffix
+
+
 def check_limits(*, content: bytes, file_name: str) -> FileSize:
     """Refuse a file over the limits, from its bytes alone (nothing is parsed)."""
     if len(content) > MAX_BYTES:
@@ -57,7 +69,7 @@ def check_limits(*, content: bytes, file_name: str) -> FileSize:
             _("The file is too large (%(size)s; at most %(limit)s). Split it into smaller files.")
             % {"size": _format(len(content)), "limit": _format(MAX_BYTES)}
         )
-    suffix = PurePath(file_name).suffix.lower()
+    suffix = real_extension(content=content, file_name=file_name)
     if suffix == ".xlsx":
         return _check_xlsx(content)
     if suffix == ".csv":
@@ -105,7 +117,7 @@ def load_dataset(*, content: bytes, file_name: str) -> tablib.Dataset:
     Raises ImportFileError with a plain reason: over a limit, unreadable, or another kind of file.
     """
     check_limits(content=content, file_name=file_name)
-    suffix = PurePath(file_name).suffix.lower()
+    suffix = real_extension(content=content, file_name=file_name)
     try:
         if suffix == ".csv":
             return base_formats.CSV(encoding="utf-8-sig").create_dataset(content.decode("utf-8-sig"))

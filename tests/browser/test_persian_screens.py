@@ -27,6 +27,7 @@ def admin_pages() -> dict[str, str]:
         "payments": "/admin/fund/payment/",
         "payment": f"/admin/fund/payment/{payment.pk}/change/",
         "payment-history": f"/admin/fund/payment/{payment.pk}/history/",
+        "payment-version": f"/admin/fund/payment/{payment.pk}/history/{payment.history.earliest().history_id}/",
         "record-payment": "/admin/fund/payment/add/",
         "payment-import": "/admin/fund/payment/import/",
         "loans": "/admin/fund/loan/",
@@ -41,6 +42,7 @@ def admin_pages() -> dict[str, str]:
         "job-failed": f"/admin/django_q/failure/{Failure.objects.first().pk}/change/",
         "schedules": "/admin/django_q/schedule/",
         "schedule": f"/admin/django_q/schedule/{Schedule.objects.first().pk}/change/",
+        "queue": "/admin/django_q/ormq/",
     }
 
 
@@ -69,3 +71,52 @@ def test_every_persian_page_fits_the_screen(example_fund, new_page, log_in, scre
         if page_overflows(page):
             wide.append(name)
     assert not wide, f"wider than the {size} screen: {wide}"
+
+
+def test_the_dashboard_chart_writes_its_numbers_in_persian_digits(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(language="fa")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas.chart'))")
+    labels = page.evaluate(
+        """() => { const chart = Chart.getChart(document.querySelector("canvas.chart"));
+                   return Object.values(chart.scales).flatMap((scale) => scale.ticks.map((tick) => String(tick.label))); }"""
+    )
+    tooltip_value = page.evaluate(
+        """() => Chart.getChart(document.querySelector("canvas.chart")).scales.y.getLabelForValue(1234.5)"""
+    )
+    assert labels and not [label for label in labels if any(c.isascii() and c.isdigit() for c in label)]
+    assert any(any("۰" <= c <= "۹" for c in label) for label in labels)
+    assert tooltip_value == "۱٬۲۳۴٫۵"  # how a tooltip writes a value
+
+
+def test_an_english_dashboard_chart_keeps_latin_digits(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(language="en")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/")
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas.chart'))")
+    labels = page.evaluate(
+        """() => Chart.getChart(document.querySelector("canvas.chart")).scales.y.ticks.map((tick) => String(tick.label))"""
+    )
+    assert labels and all(label.isascii() for label in labels)
+
+
+def test_a_month_stays_on_one_line_in_a_list_on_a_phone(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(**WIDTHS["phone"], language="fa")
+    log_in(page, "operator", "operator-pass-1404", next="/admin/fund/payment/")
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll("#result_list .field-month_display")].map((cell) => {
+            const range = document.createRange(); range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size; })"""
+    )
+    assert lines and set(lines) == {1}
+
+
+def test_a_member_sees_the_score_column_of_the_draw_tables_on_a_phone(example_fund, new_page, log_in):  # noqa: F811
+    page = new_page(**WIDTHS["phone"], language="fa")
+    log_in(page, "member1", "member-pass-1404")
+    assert page.locator("#my-factors").count()
+    offscreen = page.evaluate(
+        """() => [...document.querySelectorAll("table.report")].map((table) => {
+            const score = table.querySelector("thead th:nth-child(3)").getBoundingClientRect();
+            return score.left < 0 || score.right > window.innerWidth; })"""
+    )
+    assert offscreen and not any(offscreen)
