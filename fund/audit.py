@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -36,20 +37,39 @@ def worker_user() -> Any:
     """The account that background jobs act as: inactive, no password, never a member."""
     from fund.models import User
 
-    worker = User.objects.filter(username=WORKER_USERNAME).first()
+    worker = _existing_worker()
     if worker is None:
         worker = User(username=WORKER_USERNAME, first_name="Saghat worker", is_active=False)
         worker.set_unusable_password()
         worker._history_user = None  # its own creation is not attributed to itself
-        worker.save()
+        try:
+            with transaction.atomic():  # a savepoint: two jobs (or a sweep's threads) may create it at once
+                worker.save()
+        except IntegrityError:
+            worker = User.objects.get(username=WORKER_USERNAME)
     return worker
+
+
+def _existing_worker() -> Any:
+    from fund.models import User
+
+    return User.objects.filter(username=WORKER_USERNAME).first()
+
+
+def _job_user() -> Any:
+    """The worker account, read once per sweep (fund.coalesce) once it exists: a sweep's threads
+    never share an account that one of them created in a transaction not committed yet."""
+    from fund import coalesce
+
+    worker = coalesce.remembered("worker-user", _existing_worker)
+    return worker if worker is not None else worker_user()
 
 
 class AuditedHistory(HistoricalRecords):
     def get_history_user(self, instance: Any) -> Any:
         user = super().get_history_user(instance)
         if user is None and current_job() and getattr(instance, "username", None) != WORKER_USERNAME:
-            return worker_user()
+            return _job_user()
         return user
 
     def get_change_reason_for_object(self, instance: Any, history_type: str, using: Any) -> str | None:

@@ -8,6 +8,10 @@ both after every one of them tripled the sweep's queries. Inside ``coalescing()`
 at most once per ``FLUSH_EVERY`` seconds and once more when the block ends, so other processes see
 the sweep's decisions within a second and nothing waits for the end of a long sweep.
 
+Within the block, ``remembered(key, factory)`` also keeps what every decision reads alike and
+the block does not change (the worker account its history names, the fund's configuration for
+the messages' wording) instead of reading it again for each record.
+
 An action that ran is never lost: a rolled-back transaction registers nothing (Django's
 ``on_commit``), and the block's end runs whatever is still waiting, even when the block raises.
 """
@@ -19,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import transaction
 
@@ -31,18 +36,33 @@ _local = threading.local()  # Django's connections are per thread: so is the bat
 
 
 class _Batch:
+    """Shared by the threads that ``joined`` it (the sweep's deciding threads): hence the lock."""
+
     def __init__(self) -> None:
         self.waiting: dict[str, Callable[[], None]] = {}
+        self.remembered: dict[str, Any] = {}
         self.flushed_at = time.monotonic()
+        self.lock = threading.Lock()
 
     def add(self, key: str, action: Callable[[], None]) -> None:
-        self.waiting[key] = action
-        if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
+        with self.lock:
+            self.waiting[key] = action
+            due = time.monotonic() - self.flushed_at >= FLUSH_EVERY
+        if due:
             self.flush()
 
+    def remember(self, key: str, factory: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.remembered:
+                return self.remembered[key]
+        value = factory()  # outside the lock: it reads the database
+        with self.lock:
+            return self.remembered.setdefault(key, value)
+
     def flush(self) -> None:
-        waiting, self.waiting = self.waiting, {}
-        self.flushed_at = time.monotonic()
+        with self.lock:
+            waiting, self.waiting = self.waiting, {}
+            self.flushed_at = time.monotonic()
         for key, action in waiting.items():
             try:
                 action()
@@ -59,6 +79,14 @@ def after_commit_once(key: str, action: Callable[[], None], *, robust: bool = Fa
         transaction.on_commit(lambda: batch.add(key, action))
 
 
+def remembered[T](key: str, factory: Callable[[], T]) -> T:
+    """``factory()``, read once per ``coalescing()`` block for ``key`` (outside a block: every time)."""
+    batch: _Batch | None = getattr(_local, "batch", None)
+    if batch is None:
+        return factory()
+    return batch.remember(key, factory)
+
+
 @contextmanager
 def coalescing() -> Iterator[None]:
     """Coalesce ``after_commit_once`` actions registered in this thread until the block ends."""
@@ -71,3 +99,18 @@ def coalescing() -> Iterator[None]:
     finally:
         _local.batch = None
         batch.flush()
+
+
+def current() -> _Batch | None:
+    """This thread's block, for another thread to join."""
+    return getattr(_local, "batch", None)
+
+
+@contextmanager
+def joined(batch: _Batch | None) -> Iterator[None]:
+    """Register this thread's actions in another thread's block (which flushes them at its end)."""
+    _local.batch = batch
+    try:
+        yield
+    finally:
+        _local.batch = None

@@ -104,3 +104,36 @@ def test_two_sweeps_at_once_check_each_payment_once(config, history, fake_bitpin
     assert len(fake_bitpin.requests) == 40
     assert Payment.objects.filter(status=Payment.Status.VERIFIED).count() == 40
     assert User.objects.count() == 40
+
+
+def test_the_sweep_decides_in_its_threads_as_the_job_in_the_sweeps_language_and_closes_their_connections(
+    config, history, fake_bitpin, settings
+):
+    from fund import tasks
+
+    settings.BITPIN_SWEEP_CONCURRENCY = 8
+    fake_bitpin.set_default("completed", amount="20", delay=0.02)
+    fake_bitpin.set("bp-3", "unknown")  # one rejection among them
+    members = [history.member(f"m{i}") for i in range(30)]
+    for i, who in enumerate(members):
+        history.pay(who, THIS_MONTH, status=Payment.Status.PENDING, bitpin_id=f"bp-{i}")
+    Payment.objects.update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
+
+    def open_connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = open_connections()
+    with translation.override("fa"):
+        assert tasks.sweep_pending_payments() == 30
+
+    assert Payment.objects.filter(status=Payment.Status.VERIFIED).count() == 29
+    rejected = Payment.objects.get(status=Payment.Status.REJECTED)
+    assert rejected.bitpin_id == "bp-3" and "بیت‌پین" in rejected.note  # the sweep's language, not the default
+    decisions = Payment.history.filter(status__in=["verified", "rejected"])
+    assert decisions.count() == 30
+    assert {(h.history_user.username, h.history_change_reason) for h in decisions} == {
+        ("saghat-worker", "job: retry pending verifications")
+    }
+    assert open_connections() == before  # each deciding thread closed its own connection
