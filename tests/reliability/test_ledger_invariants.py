@@ -510,7 +510,10 @@ class FundLife(RuleBasedStateMachine):
     @rule(index=st.integers(0, MAX_MEMBERS), back=st.integers(0, 3), amount=amounts)
     def a_loan_is_imported(self, index: int, back: int, amount: Decimal) -> None:
         """History brings a member's first loan, granted in a past month (or this one), within the fund's cash."""
-        member = self.pick(index)
+        active = self.active()  # a leaving or departed member's history is closed (the import refuses it)
+        if not active:
+            return
+        member = self.pick(index, active)
         month = max(self.month - back, FIRST_MONTH)
         cash = invariants.cash_from_rows(invariants.payment_rows())
         if Loan.objects.filter(member=member).exists() or not ZERO < amount <= cash:
@@ -534,7 +537,8 @@ class FundLife(RuleBasedStateMachine):
     def a_repayment_is_imported(self, index: int, back: int, how: str) -> None:
         """History repays a member's only loan in a past month: accepted exactly when it fits within
         what is still owed, counting the repayments still waiting for Bitpin (issue 13, fault 1)."""
-        with_one_loan = [m for m in self.members if Loan.objects.filter(member=m).count() == 1]
+        # Not a leaving or departed member: their history is closed (the import refuses it).
+        with_one_loan = [m for m in self.active() if Loan.objects.filter(member=m).count() == 1]
         if not with_one_loan:
             return
         member = self.pick(index, with_one_loan)
