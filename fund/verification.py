@@ -45,6 +45,10 @@ SWEEP_LEASE = dt.timedelta(minutes=5)
 # The sweep stops starting new lookups after this long: the job must end well within django-q's timeout.
 SWEEP_TIME_BUDGET_SECONDS = 60.0
 SWEEP_BATCH = 5000
+# From this many due records a PostgreSQL sweep decides in its asking threads; fewer are decided in
+# turn in the sweep's own thread (one order, as every sweep had before: the ledger's state machine
+# replays its histories and needs the same outcome each time).
+DECIDE_IN_THREADS_FROM = 50
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def _sweep_one(kind: Checked, deadline: float) -> int:
         for record in records:
             kind.apply(record, kind.answer(record))
         return len(records)
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and len(records) >= DECIDE_IN_THREADS_FROM:
         return _ask_and_decide_in_threads(kind, records, deadline)
     checked = 0
     with bitpin.make_client() as client, ThreadPoolExecutor(max_workers=settings.BITPIN_SWEEP_CONCURRENCY) as pool:

@@ -114,7 +114,7 @@ def test_the_sweep_decides_in_its_threads_as_the_job_in_the_sweeps_language_and_
     settings.BITPIN_SWEEP_CONCURRENCY = 8
     fake_bitpin.set_default("completed", amount="20", delay=0.02)
     fake_bitpin.set("bp-3", "unknown")  # one rejection among them
-    members = [history.member(f"m{i}") for i in range(30)]
+    members = [history.member(f"m{i}") for i in range(60)]  # enough to be decided in the threads
     for i, who in enumerate(members):
         history.pay(who, THIS_MONTH, status=Payment.Status.PENDING, bitpin_id=f"bp-{i}")
     Payment.objects.update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
@@ -126,13 +126,13 @@ def test_the_sweep_decides_in_its_threads_as_the_job_in_the_sweeps_language_and_
 
     before = open_connections()
     with translation.override("fa"):
-        assert tasks.sweep_pending_payments() == 30
+        assert tasks.sweep_pending_payments() == 60
 
-    assert Payment.objects.filter(status=Payment.Status.VERIFIED).count() == 29
+    assert Payment.objects.filter(status=Payment.Status.VERIFIED).count() == 59
     rejected = Payment.objects.get(status=Payment.Status.REJECTED)
     assert rejected.bitpin_id == "bp-3" and "بیت‌پین" in rejected.note  # the sweep's language, not the default
     decisions = Payment.history.filter(status__in=["verified", "rejected"])
-    assert decisions.count() == 30
+    assert decisions.count() == 60
     assert {(h.history_user.username, h.history_change_reason) for h in decisions} == {
         ("saghat-worker", "job: retry pending verifications")
     }
